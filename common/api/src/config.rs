@@ -1,0 +1,50 @@
+//! Configuration versions: staging, checkconfig, activation.
+
+use serde::{Deserialize, Serialize};
+
+/// One file of a configuration bundle. A plain master.cfg upload is a bundle of one file named
+/// `master.cfg`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Relative path inside the basedir; no absolute paths, no `..`.
+    pub path: String,
+    /// The file's content, base64 (standard alphabet, padded).
+    pub content_base64: String,
+}
+
+/// `POST /v1/configs`: stage a configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfigRequest {
+    /// The operator's label (`v2`, a git describe, …).
+    pub label: String,
+    /// Must contain `master.cfg`.
+    pub files: Vec<ConfigFile>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A staged configuration version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigVersion {
+    /// sha256 (hex) over the sorted list of (path, NUL, content, NUL).
+    pub sha256: String,
+    pub label: String,
+    /// Relative paths of the files in the bundle.
+    pub files: Vec<String>,
+    pub staged_at: i64,
+    /// Whether this version is the one in the master's basedir now.
+    pub active: bool,
+    /// The last checkconfig result, if one ran.
+    pub checkconfig: Option<CheckConfigResult>,
+}
+
+/// `POST /v1/configs/{sha256}/checkconfig`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckConfigResult {
+    pub ok: bool,
+    pub exit_code: Option<i32>,
+    /// stdout + stderr of `buildbot checkconfig`, verbatim.
+    pub output: String,
+}

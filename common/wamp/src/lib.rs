@@ -1,0 +1,1 @@
+//! A small async WAMP v2 client. (being written)
