@@ -1,1 +1,28 @@
-//! Helpers for end-to-end tests against a real fleet. (being written)
+//! Harness for the end-to-end tests: they drive a real local Buildbot fleet started by
+//! `scripts/fleet` (PostgreSQL, crossbar, masters with their bbctl agents, HAProxy, workers).
+//!
+//! - [`Fleet::up`] starts a fleet of its own in a temporary directory and stops it on drop;
+//!   [`shared_fleet`] starts one fleet per test binary that several tests share (it is stopped
+//!   when the test process exits).
+//! - [`Buildbot`] is a small blocking client of the Buildbot REST API: reads, forced builds and
+//!   waiting for their results.
+//! - [`wait_until`] polls a condition with a timeout and says what it waited for.
+//!
+//! The fleet runs the `bbctl-agent` and `bbctl` binaries already built in this target directory
+//! (`cargo build -p bbctl-agent -p bbctl`, which `scripts/test` does first): a test cannot run
+//! cargo itself while `cargo test` holds the build lock.
+
+mod buildbot;
+mod fleet;
+mod info;
+mod procs;
+mod wait;
+
+pub use buildbot::{BuildOutcome, Buildbot, ForcedBuild};
+pub use fleet::{Fleet, FleetOptions, repo_root, shared_fleet};
+pub use info::{
+    FleetInfo, FleetMaster, FleetStatus, FleetWorker, LoadBalancerInfo, MasterStatus, PartStatus,
+    PostgresInfo, RouterInfo, WorkerStatus,
+};
+pub use procs::pid_alive;
+pub use wait::wait_until;

@@ -1,0 +1,202 @@
+//! The command-line grammar of `bbctl`: every subcommand, flag and help text.
+//!
+//! This module depends on nothing but `clap` and `std` so that `build.rs` can compile the very
+//! same definitions (`#[path = "src/cli/mod.rs"]`) and render the man page from them. The command
+//! modules (`crate::commands`) hold the behaviour; this one only says what can be typed.
+
+mod duration;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use duration::parse_duration;
+
+/// The exit codes, shown at the end of `bbctl --help` and in the man page.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the operation failed (an agent refused the token, a start failed, a drain failed, ...)
+  2  usage error (bad flag, unknown master name, unreadable or invalid inventory)
+  3  partial: some agents could not be reached (their rows say `unreachable`)
+  4  a drain deadline passed before the master drained
+  5  refused: conflict with the current state (409), or a destructive command without --yes
+     and no terminal to ask on
+
+Inventory: --inventory PATH, else $BBCTL_INVENTORY, else ./bbctl.toml, else
+$XDG_CONFIG_HOME/bbctl/bbctl.toml (default ~/.config/bbctl/bbctl.toml).
+Without an inventory, --agent URL (repeatable) with --token-file PATH or $BBCTL_TOKEN.";
+
+/// The operator's CLI for Buildbot multimaster fleets: fleet view, drain, start and stop.
+#[derive(Debug, Parser)]
+#[command(name = "bbctl", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The fleet inventory (bbctl.toml).
+    #[arg(long, global = true, env = "BBCTL_INVENTORY", value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Talk to this agent instead of the inventory's (repeatable).
+    #[arg(long = "agent", global = true, value_name = "URL")]
+    pub agents: Vec<String>,
+    /// A file holding the bearer token for --agent (else $BBCTL_TOKEN).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Output format: `table` for people, `wide` for more columns, `json` for scripts.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Per-request timeout (overrides the inventory's `timeout_secs`; default 5s).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+/// How results are rendered on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Wide,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The masters of the fleet.
+    #[command(subcommand)]
+    Masters(MastersCommand),
+    /// The workers of the fleet and the master each is attached to.
+    #[command(subcommand)]
+    Workers(WorkersCommand),
+    /// The builds running in the fleet.
+    #[command(subcommand)]
+    Builds(BuildsCommand),
+    /// Start a master.
+    Start(StartArgs),
+    /// Stop a master (graceful by default: running builds finish first).
+    Stop(StopArgs),
+    /// Drain masters: stop routing work to them, wait for builds to end and workers to leave,
+    /// then stop them. Re-running it re-attaches to a drain in progress.
+    Drain(DrainArgs),
+    /// The fleet's event stream, merged from every agent.
+    Events(EventsArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+    /// Print the man page (roff) that the build generated.
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MastersCommand {
+    /// One row per master: state, config, version, workers, builds, uptime.
+    List,
+    /// Everything about one master, its workers and builds.
+    Show(MasterNameArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkersCommand {
+    /// Every worker, the master it is on, idle/busy, paused.
+    List(FilterArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildsCommand {
+    /// The running builds: builder, worker, master, age.
+    List(FilterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MasterNameArgs {
+    /// The master's name in the inventory.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only those on this master.
+    #[arg(long, value_name = "NAME")]
+    pub master: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The master's name in the inventory.
+    pub name: String,
+    /// Why (recorded in the agent's audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The master's name in the inventory.
+    pub name: String,
+    /// SIGTERM instead of SIGUSR1: running builds are cancelled and not retried.
+    #[arg(long)]
+    pub immediate: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Why (recorded in the agent's audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct DrainArgs {
+    #[command(subcommand)]
+    pub action: Option<DrainAction>,
+    /// The masters to drain.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// After this long (e.g. 30m, 1h30m) running builds count as overdue.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// When the deadline passes, end overdue builds so Buildbot re-queues them elsewhere.
+    #[arg(long, requires = "deadline")]
+    pub force_after_deadline: bool,
+    /// Why (recorded in the agent's audit log).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Start the drains and return at once instead of following them.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrainAction {
+    /// The drain in progress (or the last one) of a master.
+    Status(MasterNameArgs),
+    /// Cancel a drain in progress: the master returns to full service.
+    Cancel(MasterNameArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep streaming new events until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell to generate the script for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}

@@ -1,0 +1,192 @@
+//! The one HTTP client for the agent API: built once (user agent, API version header,
+//! timeouts), one method per endpoint, errors classified in [`error`].
+
+mod error;
+mod sse;
+
+use std::time::Duration;
+
+use bbctl_api::{
+    DrainRequest, DrainStatus, Event, FleetView, MasterInfo, OperationRequest, OperationResult,
+    StopRequest, VersionInfo,
+};
+use futures_util::Stream;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::ApiError;
+
+use crate::secret::Secret;
+
+/// Connecting to an agent gives up after this long: an agent on loopback or a LAN answers the
+/// handshake in milliseconds, so a longer wait only delays the `unreachable` row.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Builds the shared reqwest client. Idle connections are not kept: a fan-out talks to each
+/// agent once, and keeping a thousand sockets open would only cost file descriptors.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    use anyhow::Context as _;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "bbctl-api-version",
+        reqwest::header::HeaderValue::from_static(bbctl_api::API_VERSION),
+    );
+    reqwest::Client::builder()
+        .user_agent(concat!("bbctl/", env!("CARGO_PKG_VERSION")))
+        .default_headers(headers)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_max_idle_per_host(0)
+        .build()
+        .context("failed to build the HTTP client")
+}
+
+/// A client bound to one agent.
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    name: String,
+    base: reqwest::Url,
+    token: Secret,
+    timeout: Duration,
+    http: reqwest::Client,
+}
+
+impl AgentClient {
+    pub fn new(
+        http: reqwest::Client,
+        name: String,
+        base: reqwest::Url,
+        token: Secret,
+        timeout: Duration,
+    ) -> Self {
+        AgentClient {
+            name,
+            base,
+            token,
+            timeout,
+            http,
+        }
+    }
+
+    /// The agent's name as the operator knows it (inventory name, or the URL for `--agent`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn url(&self) -> &reqwest::Url {
+        &self.base
+    }
+
+    pub async fn version(&self) -> Result<VersionInfo, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/version", None::<&()>)
+            .await
+    }
+
+    pub async fn master(&self) -> Result<MasterInfo, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/master", None::<&()>)
+            .await
+    }
+
+    pub async fn fleet(&self) -> Result<FleetView, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/fleet", None::<&()>)
+            .await
+    }
+
+    pub async fn start(&self, req: &OperationRequest) -> Result<OperationResult, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/master/start", Some(req))
+            .await
+    }
+
+    pub async fn stop(&self, req: &StopRequest) -> Result<OperationResult, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/master/stop", Some(req))
+            .await
+    }
+
+    pub async fn drain_start(&self, req: &DrainRequest) -> Result<DrainStatus, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/drain", Some(req))
+            .await
+    }
+
+    pub async fn drain_status(&self) -> Result<DrainStatus, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/drain", None::<&()>)
+            .await
+    }
+
+    pub async fn drain_cancel(&self) -> Result<DrainStatus, ApiError> {
+        self.call(reqwest::Method::DELETE, "/v1/drain", None::<&()>)
+            .await
+    }
+
+    /// The agent's SSE event stream from sequence number `since` (0 replays the backlog).
+    /// Only connecting is bounded by a timeout; the stream itself lasts as long as the agent
+    /// keeps it open.
+    pub async fn events(
+        &self,
+        since: u64,
+    ) -> Result<impl Stream<Item = Result<Event, ApiError>> + use<>, ApiError> {
+        let url = self.endpoint(&format!("/v1/events?since={since}"))?;
+        let request = self
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose())
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        let response = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|err| ApiError::transport(&self.name, err, self.timeout.as_secs_f64()))?;
+        let response = self.check(response).await?;
+        Ok(sse::events(self.name.clone(), response.bytes_stream()))
+    }
+
+    fn endpoint(&self, path: &str) -> Result<reqwest::Url, ApiError> {
+        self.base.join(path).map_err(|err| ApiError::Protocol {
+            agent: self.name.clone(),
+            detail: format!("bad URL {}{path}: {err}", self.base),
+        })
+    }
+
+    fn timed_out(&self) -> ApiError {
+        ApiError::Timeout {
+            agent: self.name.clone(),
+            secs: self.timeout.as_secs_f64(),
+        }
+    }
+
+    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, ApiError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(ApiError::from_answer(&self.name, status.as_u16(), &body))
+    }
+
+    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let secs = self.timeout.as_secs_f64();
+        let mut request = self
+            .http
+            .request(method, self.endpoint(path)?)
+            .bearer_auth(self.token.expose())
+            .timeout(self.timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| ApiError::transport(&self.name, err, secs))?;
+        let response = self.check(response).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| ApiError::transport(&self.name, err, secs))?;
+        serde_json::from_slice(&bytes).map_err(|err| ApiError::Protocol {
+            agent: self.name.clone(),
+            detail: format!("{path}: {err}"),
+        })
+    }
+}

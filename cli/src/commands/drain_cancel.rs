@@ -1,0 +1,15 @@
+//! `bbctl drain cancel NAME`: cancel a drain in progress; the master returns to full service.
+
+use crate::cli::MasterNameArgs;
+use crate::ctx::Ctx;
+use crate::report::{DrainRow, Outcome, Report};
+
+pub async fn run(args: &MasterNameArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let client = ctx.resolve(&args.name).await?;
+    let status = client.drain_cancel().await?;
+    let row = DrainRow {
+        master: client.name().to_string(),
+        status,
+    };
+    Ok(Outcome::ok(Report::Drain(Box::new(row))))
+}

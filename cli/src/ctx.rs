@@ -1,0 +1,136 @@
+//! What every command gets: the output format, the terminal facts, and the agents to talk to
+//! (with a concurrent fan-out and name resolution).
+
+use std::future::Future;
+use std::io::IsTerminal;
+
+use futures_util::StreamExt;
+
+use crate::cli::OutputFormat;
+use crate::client::{AgentClient, ApiError};
+use crate::exit::Failure;
+use crate::inventory::{Inventory, Target};
+
+/// How many agents are talked to at once: enough to finish a thousand-agent fan-out within a
+/// second, few enough to stay far below the usual file-descriptor limit.
+const FAN_OUT: usize = 256;
+
+/// Facts about the process's standard streams.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Terminal {
+    pub fn detect() -> Self {
+        Terminal {
+            stdin: std::io::stdin().is_terminal(),
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// The command context.
+pub struct Ctx {
+    pub format: OutputFormat,
+    pub terminal: Terminal,
+    inventory: Inventory,
+    http: reqwest::Client,
+}
+
+impl Ctx {
+    pub fn new(
+        format: OutputFormat,
+        terminal: Terminal,
+        inventory: Inventory,
+        http: reqwest::Client,
+    ) -> Self {
+        Ctx {
+            format,
+            terminal,
+            inventory,
+            http,
+        }
+    }
+
+    /// Every agent of the inventory (or of `--agent`), in inventory order.
+    pub fn targets(&self) -> &[Target] {
+        &self.inventory.targets
+    }
+
+    pub fn client(&self, target: &Target) -> AgentClient {
+        AgentClient::new(
+            self.http.clone(),
+            target.name.clone(),
+            target.url.clone(),
+            target.token.clone(),
+            self.inventory.timeout,
+        )
+    }
+
+    /// Calls `op` on every agent concurrently; the answers come back in inventory order.
+    pub async fn fan_out<T, F, Fut>(&self, op: F) -> Vec<(Target, Result<T, ApiError>)>
+    where
+        F: Fn(AgentClient) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let calls = self.targets().iter().map(|target| {
+            let call = op(self.client(target));
+            async move { (target.clone(), call.await) }
+        });
+        futures_util::stream::iter(calls)
+            .buffered(FAN_OUT)
+            .collect()
+            .await
+    }
+
+    /// The agent of the master called `name`. An unknown name is a usage error that lists the
+    /// known names. With `--agent`, the names are asked from the agents themselves.
+    pub async fn resolve(&self, name: &str) -> anyhow::Result<AgentClient> {
+        if self.inventory.named {
+            if let Some(target) = self.targets().iter().find(|t| t.name == name) {
+                return Ok(self.client(target));
+            }
+            let known: Vec<&str> = self.targets().iter().map(|t| t.name.as_str()).collect();
+            return Err(unknown(name, &known));
+        }
+        let answers = self
+            .fan_out(|client| async move { client.version().await })
+            .await;
+        let mut known = Vec::new();
+        for (target, answer) in answers {
+            match answer {
+                Ok(version) if version.agent_name == name || target.name == name => {
+                    let mut target = target;
+                    target.name = version.agent_name;
+                    return Ok(self.client(&target));
+                }
+                Ok(version) => known.push(version.agent_name),
+                Err(err) if self.targets().len() == 1 => return Err(err.into()),
+                Err(err) => eprintln!("warning: {err}"),
+            }
+        }
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        Err(unknown(name, &known))
+    }
+
+    /// Resolves several names, failing on the first unknown one before anything is done.
+    pub async fn resolve_all(&self, names: &[String]) -> anyhow::Result<Vec<AgentClient>> {
+        let mut clients = Vec::with_capacity(names.len());
+        for name in names {
+            clients.push(self.resolve(name).await?);
+        }
+        Ok(clients)
+    }
+}
+
+fn unknown(name: &str, known: &[&str]) -> anyhow::Error {
+    Failure::usage(format!(
+        "unknown master `{name}` (known: {})",
+        known.join(", ")
+    ))
+    .into()
+}

@@ -1,0 +1,270 @@
+//! The fleet inventory (`bbctl.toml`): which agents exist, where, and with which token.
+//!
+//! Looked up in this order: `--inventory PATH` (or `$BBCTL_INVENTORY`, through clap), then
+//! `./bbctl.toml`, then `$XDG_CONFIG_HOME/bbctl/bbctl.toml` (default `~/.config/bbctl/`).
+//! `--agent URL` bypasses the file; its token comes from `--token-file` or `$BBCTL_TOKEN`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::exit::Failure;
+use crate::secret::Secret;
+
+/// The request timeout when neither the inventory nor `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The environment variable holding the token for `--agent` targets.
+pub const TOKEN_ENV: &str = "BBCTL_TOKEN";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    masters: Vec<MasterEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    timeout_secs: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MasterEntry {
+    name: String,
+    url: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    standby: bool,
+}
+
+/// One agent to talk to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The name operators use (`master-2`); for `--agent` targets, the URL until the agent
+    /// tells its own name.
+    pub name: String,
+    pub url: reqwest::Url,
+    pub token: Secret,
+    /// A standby slot: its master is expected not to run.
+    pub standby: bool,
+}
+
+/// The resolved inventory.
+#[derive(Debug)]
+pub struct Inventory {
+    pub targets: Vec<Target>,
+    /// Whether the names come from a file (`false` for `--agent`: names are learned from the
+    /// agents themselves).
+    pub named: bool,
+    pub timeout: Duration,
+}
+
+/// Where the inventory comes from, as given on the command line.
+pub struct Source<'a> {
+    pub inventory: Option<&'a Path>,
+    pub agents: &'a [String],
+    pub token_file: Option<&'a Path>,
+}
+
+impl Inventory {
+    pub fn load(source: Source<'_>) -> Result<Inventory, Failure> {
+        if !source.agents.is_empty() {
+            return Self::from_agents(source.agents, source.token_file);
+        }
+        let path = match source.inventory {
+            Some(path) => path.to_path_buf(),
+            None => default_path().ok_or_else(|| {
+                Failure::usage(
+                    "no inventory: pass --inventory PATH, set BBCTL_INVENTORY, create ./bbctl.toml \
+                     or ~/.config/bbctl/bbctl.toml, or use --agent URL",
+                )
+            })?,
+        };
+        Self::from_file(&path)
+    }
+
+    fn from_agents(urls: &[String], token_file: Option<&Path>) -> Result<Inventory, Failure> {
+        let token = match token_file {
+            Some(path) => read_token(path)?,
+            None => match std::env::var(TOKEN_ENV) {
+                Ok(token) if !token.trim().is_empty() => Secret::new(token.trim()),
+                _ => {
+                    return Err(Failure::usage(format!(
+                        "--agent needs a token: pass --token-file PATH or set {TOKEN_ENV}"
+                    )));
+                }
+            },
+        };
+        let targets = urls
+            .iter()
+            .map(|url| {
+                Ok(Target {
+                    name: url.trim_end_matches('/').to_string(),
+                    url: parse_url(url, "--agent")?,
+                    token: token.clone(),
+                    standby: false,
+                })
+            })
+            .collect::<Result<_, Failure>>()?;
+        Ok(Inventory {
+            targets,
+            named: false,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    fn from_file(path: &Path) -> Result<Inventory, Failure> {
+        let bad = |why: String| Failure::usage(format!("bad inventory {}: {why}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Failure::usage(format!("cannot read inventory {}: {err}", path.display()))
+        })?;
+        let file: File = toml::from_str(&text).map_err(|err| bad(err.message().to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let timeout = match file.defaults.timeout_secs {
+            None => DEFAULT_TIMEOUT,
+            Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+            Some(secs) => return Err(bad(format!("timeout_secs must be positive, not {secs}"))),
+        };
+        let default_token = token_from(file.defaults.token, file.defaults.token_file, dir)?;
+        if file.masters.is_empty() {
+            return Err(bad("no [[masters]]".to_string()));
+        }
+        let mut targets: Vec<Target> = Vec::with_capacity(file.masters.len());
+        for entry in file.masters {
+            if entry.name.trim().is_empty() {
+                return Err(bad("a master has an empty name".to_string()));
+            }
+            if targets.iter().any(|t| t.name == entry.name) {
+                return Err(bad(format!("master `{}` appears twice", entry.name)));
+            }
+            let token = token_from(entry.token, entry.token_file, dir)?
+                .or_else(|| default_token.clone())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "master `{}` has no token or token_file",
+                        entry.name
+                    ))
+                })?;
+            let url = parse_url(&entry.url, &entry.name).map_err(|f| bad(f.message))?;
+            targets.push(Target {
+                name: entry.name,
+                url,
+                token,
+                standby: entry.standby,
+            });
+        }
+        Ok(Inventory {
+            targets,
+            named: true,
+            timeout,
+        })
+    }
+}
+
+fn default_path() -> Option<PathBuf> {
+    let local = PathBuf::from("bbctl.toml");
+    if local.is_file() {
+        return Some(local);
+    }
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    let path = config_home.join("bbctl").join("bbctl.toml");
+    path.is_file().then_some(path)
+}
+
+fn token_from(
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    dir: &Path,
+) -> Result<Option<Secret>, Failure> {
+    match (token, token_file) {
+        (Some(token), _) => Ok(Some(Secret::new(token))),
+        (None, Some(file)) => read_token(&dir.join(file)).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+fn read_token(path: &Path) -> Result<Secret, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        Failure::usage(format!("cannot read token file {}: {err}", path.display()))
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Failure::usage(format!(
+            "token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(token))
+}
+
+fn parse_url(url: &str, whose: &str) -> Result<reqwest::Url, Failure> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|err| Failure::usage(format!("{whose}: bad URL `{url}`: {err}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Failure::usage(format!(
+            "{whose}: URL `{url}` must be http or https"
+        )));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Inventory, Source};
+
+    fn load(text: &str, files: &[(&str, &str)]) -> Result<Inventory, String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        let path = dir.path().join("bbctl.toml");
+        std::fs::write(&path, text).unwrap();
+        Inventory::load(Source {
+            inventory: Some(&path),
+            agents: &[],
+            token_file: None,
+        })
+        .map_err(|f| f.message)
+    }
+
+    #[test]
+    fn relative_token_file_resolves_next_to_the_inventory() {
+        let inv = load(
+            "[defaults]\ntoken_file = \"tok\"\ntimeout_secs = 1.5\n\
+             [[masters]]\nname = \"m1\"\nurl = \"http://127.0.0.1:1\"\n\
+             [[masters]]\nname = \"m2\"\nurl = \"http://127.0.0.1:2\"\ntoken = \"own\"\nstandby = true\n",
+            &[("tok", "from-file\n")],
+        )
+        .unwrap();
+        assert_eq!(inv.targets[0].token.expose(), "from-file");
+        assert_eq!(inv.targets[1].token.expose(), "own");
+        assert!(inv.targets[1].standby);
+        assert_eq!(inv.timeout.as_millis(), 1500);
+    }
+
+    #[test]
+    fn rejects_typos_duplicates_and_missing_tokens() {
+        let typo = load(
+            "[[masters]]\nname = \"m\"\nurl = \"http://x\"\ntokn = \"t\"\n",
+            &[],
+        );
+        assert!(typo.unwrap_err().contains("tokn"));
+        let dup = "[defaults]\ntoken = \"t\"\n[[masters]]\nname = \"m\"\nurl = \"http://x\"\n\
+                   [[masters]]\nname = \"m\"\nurl = \"http://y\"\n";
+        assert!(load(dup, &[]).unwrap_err().contains("twice"));
+        let no_token = load("[[masters]]\nname = \"m\"\nurl = \"http://x\"\n", &[]);
+        assert!(no_token.unwrap_err().contains("no token"));
+    }
+}

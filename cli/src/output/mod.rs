@@ -1,0 +1,72 @@
+//! The one place that writes command results to stdout: tables for people (`table`, `wide`),
+//! JSON for scripts (`json`; JSON Lines for events). Colours only when stdout is a terminal.
+
+pub mod events;
+pub mod progress;
+mod show;
+mod tables;
+
+use std::io::Write;
+
+use crate::cli::OutputFormat;
+use crate::report::Report;
+
+/// Renders a report on stdout. A closed pipe surfaces as an `io::Error` of kind `BrokenPipe`,
+/// which `main` turns into a quiet exit.
+pub fn render(report: &Report, format: OutputFormat, tty: bool) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let style = tables::Style {
+        wide: format == OutputFormat::Wide,
+        tty,
+    };
+    match (report, format) {
+        (Report::Streamed, _) => {}
+        (Report::Text(text), _) => out.write_all(text.as_bytes())?,
+        (Report::Events(events), _) => {
+            let mut printer = events::Printer::new(format, tty);
+            for event in events {
+                printer.print_to(&mut out, event)?;
+            }
+        }
+        (report, OutputFormat::Json) => json(&mut out, report)?,
+        (Report::Masters(rows), _) => write_table(&mut out, tables::masters(rows, style))?,
+        (Report::Master(row), _) => show::master(&mut out, row, style)?,
+        (Report::Workers(rows), _) => write_table(&mut out, tables::workers(rows, style))?,
+        (Report::Builds(rows), _) => write_table(&mut out, tables::builds(rows, style))?,
+        (Report::Drains(rows), _) => write_table(&mut out, tables::drains(rows, style))?,
+        (Report::Drain(row), _) => {
+            write_table(&mut out, tables::drains(std::slice::from_ref(row), style))?;
+            show::handoffs(&mut out, row, style)?;
+        }
+        (Report::Operation(row), _) => write_table(&mut out, tables::operation(row, style))?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn json(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
+    match report {
+        Report::Masters(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
+        Report::Master(row) => serde_json::to_writer_pretty(&mut *out, row)?,
+        Report::Workers(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
+        Report::Builds(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
+        Report::Drains(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
+        Report::Drain(row) => serde_json::to_writer_pretty(&mut *out, row)?,
+        Report::Operation(row) => serde_json::to_writer_pretty(&mut *out, row)?,
+        Report::Events(_) | Report::Text(_) | Report::Streamed => return Ok(()),
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Writes a comfy-table flush left, without the trailing blanks its padding leaves on lines.
+fn write_table(out: &mut impl Write, mut table: comfy_table::Table) -> std::io::Result<()> {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    for line in table.to_string().lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! What commands return: plain data, rendered by [`crate::output`].
+//!
+//! The row types are the JSON contract of `-o json` (documented field by field in
+//! `docs/cli.md`); the integration tests deserialize the output into them. Add fields freely;
+//! rename or remove none.
+
+use bbctl_api::{BuildInfo, DrainStatus, Event, MasterInfo, OperationResult, WorkerInfo};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::Exit;
+
+/// The state column of `masters list`: the agent's master state, or what the CLI concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowState {
+    Running,
+    Starting,
+    Draining,
+    Drained,
+    Stopping,
+    Stopped,
+    Unhealthy,
+    /// A standby slot of the inventory whose master is not running.
+    Standby,
+    /// The agent did not answer (connection refused, timeout).
+    Unreachable,
+    /// The agent answered with an error (e.g. it rejected the token); see `error`.
+    Error,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Running => "running",
+            RowState::Starting => "starting",
+            RowState::Draining => "draining",
+            RowState::Drained => "drained",
+            RowState::Stopping => "stopping",
+            RowState::Stopped => "stopped",
+            RowState::Unhealthy => "unhealthy",
+            RowState::Standby => "standby",
+            RowState::Unreachable => "unreachable",
+            RowState::Error => "error",
+        }
+    }
+}
+
+/// One master: a row of `masters list -o json`, the object of `masters show -o json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MasterRow {
+    /// The inventory name (for `--agent`: the agent's own name, or its URL if unreachable).
+    pub name: String,
+    /// The agent's base URL.
+    pub url: String,
+    pub state: RowState,
+    /// Marked `standby = true` in the inventory.
+    pub standby: bool,
+    /// Buildbot's `active` flag; null when unknown.
+    pub active: Option<bool>,
+    pub config_label: Option<String>,
+    pub config_sha256: Option<String>,
+    pub buildbot_version: Option<String>,
+    /// Workers attached; null when the agent did not answer.
+    pub workers: Option<usize>,
+    /// Builds running; null when the agent did not answer.
+    pub builds: Option<usize>,
+    pub uptime_secs: Option<f64>,
+    pub masterid: Option<i64>,
+    pub pid: Option<u32>,
+    pub buildbot_name: Option<String>,
+    /// Why the row has no data (`unreachable` / `error` rows).
+    pub error: Option<String>,
+    /// The agent's full answer (`GET /v1/master`), null when it did not answer.
+    pub master: Option<MasterInfo>,
+}
+
+/// A row of `workers list -o json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRow {
+    pub name: String,
+    pub workerid: i64,
+    /// The master it is attached to: inventory name if known, else Buildbot's master name, else
+    /// `masterid:N`; null when not attached.
+    pub master: Option<String>,
+    pub masterid: Option<i64>,
+    /// `idle` or `busy`.
+    pub state: String,
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    /// Build ids it runs now.
+    pub builds: Vec<i64>,
+    pub worker: WorkerInfo,
+}
+
+/// A row of `builds list -o json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildRow {
+    pub buildid: i64,
+    pub builder: Option<String>,
+    pub number: Option<i64>,
+    pub worker: Option<String>,
+    /// Like [`WorkerRow::master`].
+    pub master: Option<String>,
+    pub masterid: Option<i64>,
+    pub started_at: Option<i64>,
+    /// Seconds since it started, when known.
+    pub age_secs: Option<i64>,
+    pub state_string: Option<String>,
+    pub build: BuildInfo,
+}
+
+/// A drain of one master: `drain`, `drain status`, `drain cancel` (the agent's `DrainStatus`
+/// fields, flattened, plus `master`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainRow {
+    pub master: String,
+    #[serde(flatten)]
+    pub status: DrainStatus,
+}
+
+/// The result of `start` / `stop` (the agent's `OperationResult` fields, flattened, plus
+/// `master`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationRow {
+    pub master: String,
+    #[serde(flatten)]
+    pub result: OperationResult,
+}
+
+/// The data a command produced.
+#[derive(Debug)]
+pub enum Report {
+    Masters(Vec<MasterRow>),
+    Master(Box<MasterRow>),
+    Workers(Vec<WorkerRow>),
+    Builds(Vec<BuildRow>),
+    /// `drain NAME…` (an array in JSON).
+    Drains(Vec<DrainRow>),
+    /// `drain status` / `drain cancel` (an object in JSON).
+    Drain(Box<DrainRow>),
+    Operation(Box<OperationRow>),
+    Events(Vec<Event>),
+    /// Raw text for stdout whatever the format (completion scripts, the man page).
+    Text(String),
+    /// Everything was already written while the command ran (`events --follow`).
+    Streamed,
+}
+
+/// A command's result: its data, its exit code, and warnings for stderr.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: Report,
+    pub exit: Exit,
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    pub fn ok(report: Report) -> Self {
+        Outcome {
+            report,
+            exit: Exit::Ok,
+            warnings: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! A fake bbctl agent: serves the `bbctl-api` wire types on 127.0.0.1:0 from a state the test
+//! controls. Drains advance one build per `GET /v1/drain`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bbctl_api::*;
+use futures_util::StreamExt;
+
+pub const TOKEN: &str = "s3cret-token-value";
+
+/// How a drain ends once its builds are gone.
+#[derive(Clone, Copy)]
+pub enum DrainEnd {
+    Drained,
+    DeadlinePassed,
+}
+
+pub struct FakeState {
+    pub master: MasterInfo,
+    pub fleet: FleetView,
+    pub drain: Option<DrainStatus>,
+    pub drain_end: DrainEnd,
+    pub drain_requests: Vec<DrainRequest>,
+    pub stop_requests: Vec<StopRequest>,
+    pub events: Vec<Event>,
+}
+
+pub struct FakeAgent {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<FakeState>>,
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+impl FakeAgent {
+    /// Starts an agent named `name` whose master has `masterid` and is in `state`.
+    pub fn start(name: &str, masterid: i64, state: MasterState) -> FakeAgent {
+        let state = Arc::new(Mutex::new(FakeState {
+            master: master(name, masterid, state),
+            fleet: fleet(),
+            drain: None,
+            drain_end: DrainEnd::Drained,
+            drain_requests: Vec::new(),
+            stop_requests: Vec::new(),
+            events: vec![event(
+                name,
+                1,
+                1_700_000_000.0 + masterid as f64,
+                "agent.master_state",
+                "master is running",
+            )],
+        }));
+        let app = router(state.clone());
+        let listener = runtime()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        runtime().spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeAgent { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+}
+
+/// Serves N agents from one process (for the benchmark too).
+pub fn router(state: Arc<Mutex<FakeState>>) -> Router {
+    Router::new()
+        .route("/v1/version", get(version))
+        .route("/v1/master", get(master_info))
+        .route("/v1/fleet", get(fleet_view))
+        .route("/v1/master/start", post(start))
+        .route("/v1/master/stop", post(stop))
+        .route(
+            "/v1/drain",
+            get(drain_get).post(drain_post).delete(drain_delete),
+        )
+        .route("/v1/events", get(events))
+        .with_state(state)
+}
+
+type Shared = State<Arc<Mutex<FakeState>>>;
+
+fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = ErrorEnvelope {
+        error: ErrorBody {
+            code,
+            message: message.into(),
+            details: None,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+fn authorized(headers: &HeaderMap) -> Result<(), Response> {
+    let expected = format!("Bearer {TOKEN}");
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some(value) if value == expected => Ok(()),
+        _ => Err(error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "missing or wrong bearer token",
+        )),
+    }
+}
+
+async fn version(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let name = s.lock().unwrap().master.agent_name.clone();
+    Json(VersionInfo {
+        api_version: "1".into(),
+        agent_version: "0.1.0".into(),
+        agent_name: name,
+    })
+    .into_response()
+}
+
+async fn master_info(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let s = s.lock().unwrap();
+    let mut info = s.master.clone();
+    info.drain = s.drain.clone();
+    Json(info).into_response()
+}
+
+async fn fleet_view(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    Json(s.lock().unwrap().fleet.clone()).into_response()
+}
+
+fn op(kind: &str, message: &str) -> OperationResult {
+    OperationResult {
+        id: 1,
+        kind: kind.into(),
+        ok: true,
+        message: message.into(),
+        log_lines: vec![],
+        started_at: 1_700_000_000.0,
+        finished_at: Some(1_700_000_002.5),
+    }
+}
+
+async fn start(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let mut s = s.lock().unwrap();
+    if s.master.state == MasterState::Running {
+        return error(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            "the master is already running (pid 4242)",
+        );
+    }
+    s.master.state = MasterState::Running;
+    Json(op("start", "BuildMaster is running")).into_response()
+}
+
+async fn stop(State(s): Shared, headers: HeaderMap, Json(req): Json<StopRequest>) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let mut s = s.lock().unwrap();
+    s.stop_requests.push(req);
+    s.master.state = MasterState::Stopped;
+    Json(op("stop", "master stopped")).into_response()
+}
+
+async fn drain_post(
+    State(s): Shared,
+    headers: HeaderMap,
+    Json(req): Json<DrainRequest>,
+) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let mut s = s.lock().unwrap();
+    let active = s
+        .drain
+        .as_ref()
+        .is_some_and(|d| d.phase == DrainPhase::Draining);
+    if !active {
+        s.drain = Some(DrainStatus {
+            id: s.drain_requests.len() as i64 + 1,
+            phase: DrainPhase::Draining,
+            started_at: 1_700_000_000.0,
+            finished_at: None,
+            deadline_at: req.deadline_secs.map(|d| 1_700_000_000.0 + d),
+            force_after_deadline: req.force_after_deadline,
+            reason: req.reason.clone(),
+            requested_by: req.requested_by.clone(),
+            builds_running: 2,
+            builds_finished: 0,
+            builds_requeued: 0,
+            workers_attached: 2,
+            workers_handed_off: vec![],
+            message: None,
+        });
+        s.master.state = MasterState::Draining;
+    }
+    s.drain_requests.push(req);
+    Json(s.drain.clone().unwrap()).into_response()
+}
+
+async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let mut guard = s.lock().unwrap();
+    let s = &mut *guard;
+    let Some(drain) = s.drain.as_mut() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "this master was never drained",
+        );
+    };
+    if drain.phase == DrainPhase::Draining {
+        drain.builds_running -= 1;
+        drain.builds_finished += 1;
+        drain.workers_attached -= 1;
+        drain.workers_handed_off.push(HandoffInfo {
+            worker: format!("w{}", drain.builds_finished),
+            free_at: 1_700_000_001.0,
+            attached_elsewhere_at: Some(1_700_000_003.0),
+            to_master: Some("host:/srv/master-9".into()),
+        });
+        if drain.builds_running == 0 {
+            drain.finished_at = Some(1_700_000_010.0);
+            drain.phase = match s.drain_end {
+                DrainEnd::Drained => DrainPhase::Drained,
+                DrainEnd::DeadlinePassed => DrainPhase::DeadlinePassed,
+            };
+            if drain.phase == DrainPhase::Drained {
+                s.master.state = MasterState::Drained;
+            }
+        }
+    }
+    Json(drain.clone()).into_response()
+}
+
+async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let mut s = s.lock().unwrap();
+    let Some(drain) = s.drain.as_mut() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no drain in progress",
+        );
+    };
+    drain.phase = DrainPhase::Cancelled;
+    let drain = drain.clone();
+    s.master.state = MasterState::Running;
+    Json(drain).into_response()
+}
+
+async fn events(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&headers) {
+        return r;
+    }
+    let backlog = s.lock().unwrap().events.clone();
+    let stream = futures_util::stream::iter(backlog)
+        .map(|e| {
+            Ok::<_, Infallible>(
+                SseEvent::default()
+                    .event(e.kind.clone())
+                    .data(serde_json::to_string(&e).unwrap()),
+            )
+        })
+        .chain(futures_util::stream::pending());
+    Sse::new(stream).into_response()
+}
+
+pub fn event(agent: &str, seq: u64, at: f64, kind: &str, summary: &str) -> Event {
+    Event {
+        seq,
+        at,
+        agent: agent.into(),
+        kind: kind.into(),
+        source: "agent".into(),
+        summary: summary.into(),
+        data: serde_json::Value::Null,
+    }
+}
+
+fn master(name: &str, masterid: i64, state: MasterState) -> MasterInfo {
+    let running = matches!(state, MasterState::Running | MasterState::Draining);
+    MasterInfo {
+        agent_name: name.into(),
+        state,
+        buildbot_name: Some(format!("host:/srv/{name}")),
+        masterid: Some(masterid),
+        active: Some(running),
+        last_active: Some(1_700_000_000),
+        basedir: format!("/srv/{name}"),
+        rest_url: "http://127.0.0.1:8010/api/v2".into(),
+        process: ProcessInfo {
+            running,
+            pid: running.then_some(4000 + masterid as u32),
+            uptime_secs: running.then_some(192.0),
+        },
+        buildbot_version: Some("4.3.0".into()),
+        config: Some(ActiveConfig {
+            sha256: "0123456789abcdef0123456789abcdef".into(),
+            label: "v2".into(),
+        }),
+        workers: if running {
+            vec![worker(
+                masterid * 10,
+                &format!("w-{name}"),
+                masterid,
+                vec![],
+            )]
+        } else {
+            vec![]
+        },
+        builds: vec![],
+        claimed_requests: vec![],
+        drain: None,
+        problems: vec![],
+    }
+}
+
+fn worker(workerid: i64, name: &str, masterid: i64, builds: Vec<i64>) -> WorkerInfo {
+    WorkerInfo {
+        workerid,
+        name: name.into(),
+        connected_to: vec![masterid],
+        paused: false,
+        pause_reason: None,
+        builds,
+    }
+}
+
+/// The shared DB view: masters 1 and 2 plus one (masterid 7) outside the inventory.
+fn fleet() -> FleetView {
+    let fm = |masterid: i64, name: &str| FleetMaster {
+        masterid,
+        name: name.into(),
+        active: true,
+        last_active: None,
+    };
+    let mut paused = worker(3, "w3", 7, vec![]);
+    paused.paused = true;
+    paused.pause_reason = Some("maintenance".into());
+    FleetView {
+        masters: vec![
+            fm(1, "host:/srv/master-1"),
+            fm(2, "host:/srv/master-2"),
+            fm(7, "other:/srv/x"),
+        ],
+        workers: vec![
+            worker(1, "w1", 1, vec![11]),
+            worker(2, "w2", 2, vec![]),
+            paused,
+        ],
+        builds: vec![BuildInfo {
+            buildid: 11,
+            builderid: 1,
+            builder_name: Some("runtests".into()),
+            number: Some(5),
+            workerid: Some(1),
+            worker_name: Some("w1".into()),
+            masterid: Some(1),
+            started_at: Some(1_700_000_000),
+            complete: false,
+            state_string: Some("building".into()),
+            results: None,
+        }],
+        unclaimed_requests: 0,
+    }
+}

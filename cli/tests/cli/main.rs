@@ -1,0 +1,11 @@
+//! Integration tests of `bbctl`: the real binary against fake agents on loopback.
+
+mod builds;
+mod drain;
+mod events;
+mod fake_agent;
+mod help;
+mod lifecycle;
+mod masters;
+mod support;
+mod workers;

@@ -1,0 +1,45 @@
+"""Command-line parsing of scripts/fleet and the dispatch to up / status / down."""
+import argparse
+import os
+
+from . import down, status, up
+from .common import REPO, FleetError, say
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="scripts/fleet", description="A real local Buildbot multimaster fleet.")
+    sub = p.add_subparsers(dest="command", required=True)
+    default_dir = os.environ.get("BBCTL_FLEET_DIR", ".fleet")
+
+    u = sub.add_parser("up", help="install what is missing, start a fleet and wait until it serves")
+    u.add_argument("--masters", type=int, default=3, help="running masters (default 3)")
+    u.add_argument("--standby", type=int, default=0, help="standby slots: agent + basedir, no master (default 0)")
+    u.add_argument("--workers", type=int, default=4, help="workers (default 4)")
+    u.add_argument("--dir", default=default_dir, help="fleet directory (default .fleet)")
+    u.add_argument("--port-base", type=int, default=None, help="first port of the fleet's block of 100 (default: a free block)")
+    u.add_argument("--config", dest="master_cfg", default=str(REPO / "scripts" / "fleet-configs" / "master.cfg"),
+                   help="the master.cfg copied into every slot (default: scripts/fleet-configs/master.cfg)")
+    u.add_argument("--start-via", choices=["agent", "direct"], default=os.environ.get("BBCTL_FLEET_START_VIA", "agent"),
+                   help="start masters through their agent (default) or directly (fallback)")
+    u.add_argument("--no-build", action="store_true", help="do not run cargo build (use the binaries already built)")
+    u.add_argument("--keep-on-failure", action="store_true", help="leave what started running when up fails")
+
+    s = sub.add_parser("status", help="show every part of the fleet and whether it is alive")
+    s.add_argument("--dir", default=default_dir)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+
+    d = sub.add_parser("down", help="stop everything up started (by PID)")
+    d.add_argument("--dir", default=default_dir)
+    return p
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    try:
+        return {"up": up.run, "status": status.run, "down": down.run}[args.command](args)
+    except FleetError as e:
+        say(f"ERROR: {e}")
+        return 1
+    except KeyboardInterrupt:
+        say(f"interrupted; `scripts/fleet down --dir {args.dir}` stops what was started")
+        return 130

@@ -1,0 +1,144 @@
+"""Shared helpers of scripts/fleet: messages, errors, paths, running commands, waiting, HTTP."""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = REPO / "scripts"
+BUILDBOT_VERSION = "4.3.0"
+HOST = "127.0.0.1"
+
+
+class FleetError(Exception):
+    """A failure with a message meant for the operator (it names the log that explains it)."""
+
+
+def say(msg):
+    print(f"fleet: {msg}", file=sys.stderr, flush=True)
+
+
+def cache_dir():
+    return Path(os.environ.get("BBCTL_CACHE") or Path.home() / ".cache" / "bbctl")
+
+
+def buildbot_venv():
+    return cache_dir() / f"buildbot-{BUILDBOT_VERSION}"
+
+
+def crossbar_venv():
+    return cache_dir() / "crossbar"
+
+
+def tail(path, lines=15):
+    """The last lines of a log file, indented, for error messages."""
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "".join(f"\n    {line}" for line in text)
+
+
+def run(cmd, log, what, env=None, cwd=None, timeout=300):
+    """Runs a command to completion, its output appended to `log`; raises FleetError on failure."""
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        out.write(f"\n$ {' '.join(str(c) for c in cmd)}\n".encode())
+        out.flush()
+        try:
+            proc = subprocess.run(
+                [str(c) for c in cmd],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise FleetError(f"{what}: no answer after {timeout}s (log: {log}){tail(log)}")
+        except OSError as e:
+            raise FleetError(f"{what}: cannot run {cmd[0]}: {e}")
+    if proc.returncode != 0:
+        raise FleetError(f"{what} failed with exit code {proc.returncode} (log: {log}){tail(log)}")
+
+
+def wait_until(what, check, timeout, log=None, interval=0.25, alive=None):
+    """Polls `check()` until it returns a truthy value, which is returned.
+
+    `alive()` (optional) is polled too: when it returns a message, waiting stops early with it (a
+    daemon that died will never become ready). Exceptions from `check` count as "not yet".
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
+            last = e
+        if alive is not None:
+            dead = alive()
+            if dead:
+                where = f" (log: {log}){tail(log)}" if log else ""
+                raise FleetError(f"{what}: {dead}{where}")
+        if time.monotonic() >= deadline:
+            detail = f"; last error: {last}" if last else ""
+            where = f" (log: {log}){tail(log)}" if log else ""
+            raise FleetError(f"timed out after {timeout:.0f}s waiting for {what}{detail}{where}")
+        time.sleep(interval)
+
+
+def http_json(method, url, body=None, token=None, timeout=10):
+    """One HTTP call; returns (status, parsed JSON or text). Raises OSError when unreachable."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def toml_value(value):
+    """A TOML literal for the simple values our generated files hold."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def toml_table(name, values):
+    lines = [f"[{name}]"] if name else []
+    lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_file(path, text, mode=0o644):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

@@ -1,0 +1,44 @@
+"""Buildbot workers: each connects to the load balancer, never to a master directly."""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from . import procs
+from .common import FleetError, buildbot_venv, run, say
+
+
+def _exe():
+    return buildbot_venv() / "bin" / "buildbot-worker"
+
+
+def create(fleet, log_dir):
+    lb = fleet["load_balancer"]
+
+    def one(w):
+        os.makedirs(os.path.dirname(w["basedir"]), exist_ok=True)
+        run([_exe(), "create-worker", "-r", "--keepalive=60", w["basedir"], f"{lb['host']}:{lb['port']}",
+             w["name"], w["password"]], log_dir / f"worker-{w['name']}.log", f"create-worker {w['name']}")
+        if not os.path.exists(os.path.join(w["basedir"], "buildbot.tac")):
+            raise FleetError(f"create-worker {w['name']} failed (log: {log_dir}/worker-{w['name']}.log)")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, fleet["workers"]))
+
+
+def start(fleet, log_dir):
+    say(f"workers: starting {', '.join(w['name'] for w in fleet['workers'])}")
+
+    def one(w):
+        log = log_dir / f"worker-{w['name']}.log"
+        run([_exe(), "start", w["basedir"]], log,
+            f"buildbot-worker start {w['name']} (worker log: {w['basedir']}/twistd.log)", timeout=60)
+        w["pid"] = procs.read_pidfile(os.path.join(w["basedir"], "twistd.pid"))
+        if not procs.is_alive(w["pid"]):
+            raise FleetError(f"worker {w['name']} is not running (worker log: {w['basedir']}/twistd.log)")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, fleet["workers"]))
+
+
+def stop(w):
+    pid = procs.read_pidfile(os.path.join(w["basedir"], "twistd.pid")) or w.get("pid")
+    return procs.stop(pid, [w["basedir"]], f"worker {w['name']}", term_timeout=10)

@@ -1,0 +1,85 @@
+//! The one HTTP error type. Every handler returns `Result<_, AppError>`; `IntoResponse` turns it
+//! into the `bbctl_api::ErrorEnvelope` with the status fixed by `ErrorCode::http_status`.
+//!
+//! A 500 logs its cause once, here, and answers with a generic message: internal details (paths,
+//! SQL) stay in the agent's log.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bbctl_api::{ErrorBody, ErrorCode, ErrorEnvelope};
+
+#[derive(Debug)]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<serde_json::Value>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError { code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "missing or wrong bearer token")
+    }
+
+    pub fn upstream(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Upstream, message)
+    }
+
+    /// An unexpected local failure: the cause is logged, the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal, "internal error; see the agent log")
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorEnvelope {
+            error: ErrorBody { code: self.code, message: self.message, details: self.details },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::db::DbError> for AppError {
+    fn from(e: crate::db::DbError) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<crate::buildbot::RestError> for AppError {
+    fn from(e: crate::buildbot::RestError) -> Self {
+        AppError::upstream(e.to_string())
+    }
+}

@@ -1,0 +1,29 @@
+//! `bbctl-agent`: the control server beside one Buildbot master.
+//!
+//! Entry points: [`startup::serve`] (the HTTP API on a bound listener), [`startup::build_state`]
+//! and [`startup::spawn_background`] (event sources). Code map: `routes` wires every route to a
+//! thin handler in `handlers`; domain logic lives in `master` (process, log, lifecycle),
+//! `configs` (staging, checkconfig, activation), `topology` (what Buildbot says), `events` (hub,
+//! polling and WAMP sources), `db` (the agent's own state) and `buildbot` (REST client behind a
+//! trait).
+
+pub mod auth;
+pub mod buildbot;
+pub mod config;
+pub mod configs;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod fsutil;
+pub mod handlers;
+pub mod master;
+pub mod metrics;
+pub mod routes;
+pub mod secret;
+pub mod startup;
+pub mod state;
+pub mod topology;
+
+pub use startup::{build_state, serve, spawn_background};
+pub use state::AppState;

@@ -1,0 +1,36 @@
+//! The master this agent owns: its process, its log, its lifecycle operations, and what the
+//! agent remembers about it between requests (transient phase, Buildbot master id, version).
+
+pub mod identity;
+pub mod lifecycle;
+pub mod logs;
+pub mod operation;
+pub mod process;
+pub mod vars;
+pub mod version;
+
+use std::sync::{Arc, Mutex};
+
+use bbctl_api::MasterState;
+
+/// In-memory runtime state of the master; the durable part is in the state DB.
+#[derive(Default)]
+pub struct MasterRuntime {
+    /// Held for the whole of a lifecycle operation: one at a time.
+    pub op_lock: Arc<tokio::sync::Mutex<()>>,
+    /// `Starting` / `Stopping` while such an operation runs.
+    phase: Mutex<Option<MasterState>>,
+    /// This master's id and name in Buildbot, once found in `/api/v2/masters`.
+    pub identity: identity::IdentityCache,
+    pub versions: version::VersionCache,
+}
+
+impl MasterRuntime {
+    pub fn phase(&self) -> Option<MasterState> {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_phase(&self, phase: Option<MasterState>) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+    }
+}

@@ -1,0 +1,52 @@
+//! `buildbot --version` of the configured executable, run once per executable path.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct VersionCache(Mutex<HashMap<PathBuf, String>>);
+
+impl VersionCache {
+    /// The Buildbot version of `buildbot`, e.g. `4.3.0`; `None` if it cannot be run.
+    pub async fn get(&self, buildbot: &Path) -> Option<String> {
+        if let Some(v) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(buildbot) {
+            return Some(v.clone());
+        }
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::process::Command::new(buildbot).arg("--version").kill_on_drop(true).output(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        let version = parse_version(&String::from_utf8_lossy(&out.stdout))?;
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(buildbot.to_path_buf(), version.clone());
+        Some(version)
+    }
+}
+
+/// From `Buildbot version: 4.3.0\nTwisted version: …` to `4.3.0`.
+pub fn parse_version(output: &str) -> Option<String> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("Buildbot version:"))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_buildbot_version_output() {
+        let out = "Buildbot version: 4.3.0\nTwisted version: 24.11.0\nPython version: 3.11.2\n";
+        assert_eq!(parse_version(out).as_deref(), Some("4.3.0"));
+        assert_eq!(parse_version("garbage"), None);
+    }
+}

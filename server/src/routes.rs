@@ -1,0 +1,52 @@
+//! Every route of the agent, in one place. `/v1` routes sit behind the bearer-token layer; the
+//! health endpoints are open. Every route is counted and timed by `metrics::track`.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::handlers::{configs, events, health, history, lifecycle, master, version};
+use crate::state::AppState;
+use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, metrics};
+
+/// The request body limit of `POST /v1/configs`: the bundle limit in base64 plus JSON overhead.
+pub const STAGE_BODY_LIMIT: usize = MAX_BUNDLE_BYTES / 3 * 4 + 1024 * 1024;
+/// The request body limit of every other route.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/version", get(version::get))
+        .route("/master", get(master::get))
+        .route("/master/workers", get(master::workers))
+        .route("/master/builds", get(master::builds))
+        .route("/master/buildrequests", get(master::buildrequests))
+        .route("/fleet", get(master::fleet))
+        .route("/master/create", post(lifecycle::create))
+        .route("/master/start", post(lifecycle::start))
+        .route("/master/stop", post(lifecycle::stop))
+        .route("/master/reconfig", post(lifecycle::reconfig))
+        .route(
+            "/configs",
+            get(configs::list)
+                .post(configs::stage)
+                .layer(DefaultBodyLimit::max(STAGE_BODY_LIMIT)),
+        )
+        .route("/configs/{sha256}", get(configs::get))
+        .route("/configs/{sha256}/checkconfig", post(configs::checkconfig))
+        .route("/configs/{sha256}/activate", post(configs::activate))
+        .route("/events", get(events::stream))
+        .route("/operations", get(history::operations))
+        .route("/audit", get(history::audit))
+        // DRAIN (drain issue): `/drain` GET/POST/DELETE routes go here.
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/v1", v1)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}

@@ -1,0 +1,54 @@
+//! Starting the agent as a library: [`serve`] runs the HTTP API on a bound listener until the
+//! shutdown future resolves; [`spawn_background`] starts the event sources. `main` only loads
+//! the config, binds and waits for a signal; tests bind `127.0.0.1:0` and call the same.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::AgentConfig;
+use crate::db::{Db, operations};
+use crate::events::polling;
+use crate::routes;
+use crate::state::AppState;
+
+/// Opens the state DB (applying migrations), marks operations a previous process left
+/// unfinished as interrupted, and builds the state.
+pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+        anyhow::anyhow!("bad setting `state_dir`: cannot create {}: {e}", config.state_dir.display())
+    })?;
+    let url = config.state_db_url.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&url)).await??;
+    let interrupted = db.run(operations::fail_interrupted).await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "operations left unfinished by a previous agent marked failed");
+    }
+    Ok(AppState::new(config, db))
+}
+
+/// Background tasks: the polling event source (active while WAMP is not connected) and the
+/// WAMP source. They end when `state`'s tasks are aborted (the returned handles).
+pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![tokio::spawn(polling::run(state.clone()))];
+    // WAMP SOURCE WIRING POINT: when `state.config().wamp` is Some, spawn the WAMP source here:
+    //     if let Some(wamp) = state.config().wamp.clone() {
+    //         tasks.push(tokio::spawn(crate::events::wamp_source::run(state.hub().clone(), wamp)));
+    //     }
+    // It must call `hub.set_wamp_connected(true/false)` as its session goes up/down and publish
+    // `buildbot.*` events with source "wamp"; the polling source pauses while it is connected.
+    let _ = &mut tasks;
+    tasks
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, agent = %state.config().name, "bbctl-agent listening");
+    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
+}

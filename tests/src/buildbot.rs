@@ -1,0 +1,153 @@
+//! A small blocking client of the Buildbot REST API (`/api/v2`), for tests.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::wait::wait_until;
+
+/// One master's REST API.
+#[derive(Debug, Clone)]
+pub struct Buildbot {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+/// A build request created by forcing a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForcedBuild {
+    pub buildsetid: i64,
+    pub buildrequestid: i64,
+}
+
+/// How a forced build request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildOutcome {
+    pub buildrequestid: i64,
+    /// The request's result: 0 success, 1 warnings, 2 failure, 3 skipped, 4 exception, 5 retry,
+    /// 6 cancelled.
+    pub results: i64,
+    /// Every build that ran for the request (more than one after a RETRY).
+    pub builds: Vec<Value>,
+}
+
+impl Buildbot {
+    /// `rest_url` is the www base, e.g. `http://127.0.0.1:8010/`.
+    pub fn new(rest_url: &str) -> Self {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("a reqwest client builds");
+        Self {
+            base: format!("{}/api/v2/", rest_url.trim_end_matches('/')),
+            http,
+        }
+    }
+
+    /// `GET /api/v2/<path>` (path may carry a query string).
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let url = format!("{}{}", self.base, path);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            bail!("GET {url}: {status}: {}", resp.text().unwrap_or_default());
+        }
+        resp.json().with_context(|| format!("GET {url}: not JSON"))
+    }
+
+    /// The rows of a collection: `list("builds?complete=false", "builds")`.
+    pub fn list(&self, path: &str, key: &str) -> Result<Vec<Value>> {
+        let body = self.get(path)?;
+        match body.get(key) {
+            Some(Value::Array(rows)) => Ok(rows.clone()),
+            _ => bail!("GET {path}: no `{key}` list in {body}"),
+        }
+    }
+
+    /// A JSON-RPC control call: `POST /api/v2/<path>` with `method` and `params`.
+    pub fn control(&self, path: &str, method: &str, params: Value) -> Result<Value> {
+        let url = format!("{}{}", self.base, path);
+        let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+        let resp = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status();
+        let answer: Value = resp
+            .json()
+            .with_context(|| format!("POST {url}: {status}, not JSON"))?;
+        if !status.is_success() || answer.get("error").is_some() {
+            bail!("POST {url} {method}: {status}: {answer}");
+        }
+        Ok(answer["result"].clone())
+    }
+
+    pub fn builder_id(&self, name: &str) -> Result<i64> {
+        let rows = self.list(&format!("builders?name={name}"), "builders")?;
+        rows.first()
+            .and_then(|b| b["builderid"].as_i64())
+            .with_context(|| format!("no builder named {name}"))
+    }
+
+    /// Forces a build of `builder` through its force scheduler `force-<builder>` with the given
+    /// string properties (e.g. `[("duration", "5")]`).
+    pub fn force(&self, builder: &str, properties: &[(&str, &str)]) -> Result<ForcedBuild> {
+        let builderid = self.builder_id(builder)?;
+        let mut params = json!({"builderid": builderid});
+        for (k, v) in properties {
+            params[*k] = json!(v);
+        }
+        let result = self.control(&format!("forceschedulers/force-{builder}"), "force", params)?;
+        // result = [buildsetid, {"<builderid>": buildrequestid}]
+        let buildsetid = result[0]
+            .as_i64()
+            .with_context(|| format!("unexpected force result {result}"))?;
+        let buildrequestid = result[1][builderid.to_string()]
+            .as_i64()
+            .with_context(|| format!("unexpected force result {result}"))?;
+        Ok(ForcedBuild {
+            buildsetid,
+            buildrequestid,
+        })
+    }
+
+    /// Waits until a build request is complete and returns its outcome.
+    pub fn wait_complete(&self, buildrequestid: i64, timeout: Duration) -> Result<BuildOutcome> {
+        let request = wait_until(
+            &format!("build request {buildrequestid} to complete"),
+            timeout,
+            || {
+                let rows =
+                    self.list(&format!("buildrequests/{buildrequestid}"), "buildrequests")?;
+                let row = rows.into_iter().next().context("no such build request")?;
+                Ok(row["complete"].as_bool().unwrap_or(false).then_some(row))
+            },
+        )?;
+        let builds = self.list(&format!("builds?buildrequestid={buildrequestid}"), "builds")?;
+        Ok(BuildOutcome {
+            buildrequestid,
+            results: request["results"]
+                .as_i64()
+                .context("a complete request has results")?,
+            builds,
+        })
+    }
+
+    /// Forces `builder` with `duration` seconds and waits for the outcome.
+    pub fn force_and_wait(
+        &self,
+        builder: &str,
+        duration: f64,
+        timeout: Duration,
+    ) -> Result<BuildOutcome> {
+        let forced = self.force(builder, &[("duration", &duration.to_string())])?;
+        self.wait_complete(forced.buildrequestid, timeout)
+    }
+}

@@ -1,0 +1,124 @@
+//! Typed views of what `scripts/fleet` writes: DIR/fleet.json and `scripts/fleet status --json`.
+//! Field names are the scripts' public contract (docs/fleet.md).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// DIR/fleet.json.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetInfo {
+    pub dir: PathBuf,
+    /// `starting`, `up`, `down` or `partly-down`.
+    pub state: String,
+    pub port_base: u16,
+    pub token_file: PathBuf,
+    /// DIR/bbctl.toml, the inventory `bbctl` reads.
+    pub inventory: PathBuf,
+    pub buildbot_venv: PathBuf,
+    /// The master.cfg copied into every slot (v1) and its v2 (one more builder).
+    pub master_cfg: PathBuf,
+    pub master_cfg_v2: PathBuf,
+    pub agent_bin: PathBuf,
+    pub bbctl_bin: PathBuf,
+    pub realm: String,
+    pub router_url: String,
+    pub db_url: String,
+    pub postgres: PostgresInfo,
+    pub router: RouterInfo,
+    pub load_balancer: LoadBalancerInfo,
+    /// Every slot: running masters first, then standby slots.
+    pub masters: Vec<FleetMaster>,
+    pub workers: Vec<FleetWorker>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostgresInfo {
+    pub pid: u32,
+    pub port: u16,
+    pub datadir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouterInfo {
+    pub pid: u32,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoadBalancerInfo {
+    pub port: u16,
+    pub runtime_socket: PathBuf,
+    pub pid: u32,
+    pub backend: String,
+    pub config: PathBuf,
+}
+
+/// One master slot and its agent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetMaster {
+    /// The agent's name, as `bbctl` and the HAProxy server use it.
+    pub name: String,
+    pub standby: bool,
+    pub agent_url: String,
+    pub agent_pid: u32,
+    pub agent_config: PathBuf,
+    pub agent_log: PathBuf,
+    /// The Buildbot REST base, `http://127.0.0.1:P/`.
+    pub rest_url: String,
+    pub basedir: PathBuf,
+    pub worker_port: u16,
+    pub www_port: u16,
+    /// The master's PID when `up` finished (None for standby slots); the live one is in
+    /// `<basedir>/twistd.pid`.
+    pub master_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetWorker {
+    pub name: String,
+    pub basedir: PathBuf,
+    pub pid: u32,
+    pub password: String,
+}
+
+/// `scripts/fleet status --json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetStatus {
+    /// Every part alive, every non-standby master active, every worker connected.
+    pub ok: bool,
+    pub postgres: PartStatus,
+    pub router: PartStatus,
+    pub load_balancer: PartStatus,
+    pub masters: Vec<MasterStatus>,
+    pub workers: Vec<WorkerStatus>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PartStatus {
+    pub pid: Option<u32>,
+    pub alive: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MasterStatus {
+    pub name: String,
+    pub standby: bool,
+    pub agent_alive: bool,
+    pub master_pid: Option<u32>,
+    pub master_alive: bool,
+    pub active: bool,
+    pub masterid: Option<i64>,
+    /// HAProxy's view of this slot's server (`UP`, `DOWN`, `MAINT`, ...).
+    pub lb_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerStatus {
+    pub name: String,
+    pub pid: Option<u32>,
+    pub alive: bool,
+    /// Names of the slots whose master the worker is attached to.
+    pub connected_to: Vec<String>,
+}
