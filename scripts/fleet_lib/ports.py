@@ -5,7 +5,9 @@ P+0 PostgreSQL, P+1 crossbar (WAMP), P+2 HAProxy (the workers' address), and for
 masters first, then standby slots) P+10+i the master's www/REST port, P+40+i its worker (PB) port
 and P+70+i its bbctl agent. Without --port-base a block is picked at random among free ones and
 claimed in a shared lock-protected directory, so that fleets started at the same time never pick
-the same block.
+the same block. Automatic blocks stay below the kernel's ephemeral range (ip_local_port_range,
+32768-60999 by default), where outgoing connections would grab ports between our check and our
+bind.
 """
 import fcntl
 import json
@@ -20,7 +22,7 @@ from .common import HOST, FleetError
 
 BLOCK = 100
 MAX_SLOTS = 30
-AUTO_RANGE = (20000, 59900)
+AUTO_RANGE = (20000, 32000)
 CLAIMS = Path(tempfile.gettempdir()) / "bbctl-fleet-ports"
 
 
@@ -92,6 +94,13 @@ def _claim_is_live(path):
             return False
 
 
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def pick(fleet_dir, slots, requested=None):
     """The port base for a fleet in `fleet_dir`: `requested` if all its ports are free, else a
     free block chosen at random. Either way the block is claimed for this fleet."""
@@ -102,7 +111,9 @@ def pick(fleet_dir, slots, requested=None):
             check_requested(requested, slots)
             base = requested
         else:
-            bases = list(range(AUTO_RANGE[0], AUTO_RANGE[1] + 1, BLOCK))
+            low, high = AUTO_RANGE
+            high = min(high, _ephemeral_low() - BLOCK)
+            bases = list(range(low, high + 1, BLOCK))
             random.shuffle(bases)
             base = None
             for candidate in bases:
@@ -113,7 +124,7 @@ def pick(fleet_dir, slots, requested=None):
                     base = candidate
                     break
             if base is None:
-                raise FleetError("no free block of 100 ports found between 20000 and 60000")
+                raise FleetError(f"no free block of 100 ports found between {low} and {high + BLOCK}; use --port-base")
         (CLAIMS / str(base)).write_text(json.dumps({"dir": str(fleet_dir), "pid": os.getpid()}))
     return base
 

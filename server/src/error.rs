@@ -20,7 +20,11 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into(), details: None }
+        AppError {
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -66,7 +70,11 @@ impl IntoResponse for AppError {
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = ErrorEnvelope {
-            error: ErrorBody { code: self.code, message: self.message, details: self.details },
+            error: ErrorBody {
+                code: self.code,
+                message: self.message,
+                details: self.details,
+            },
         };
         (status, Json(body)).into_response()
     }

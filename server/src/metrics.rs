@@ -31,10 +31,13 @@ struct Histogram {
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, secs: f64) {
         let mut req = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *req.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        *req.entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
         drop(req);
         let mut lat = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = lat.entry((method.to_owned(), route.to_owned())).or_default();
+        let h = lat
+            .entry((method.to_owned(), route.to_owned()))
+            .or_default();
         h.count += 1;
         h.sum += secs;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -48,7 +51,12 @@ impl Metrics {
     pub fn render_http(&self, out: &mut String) {
         out.push_str("# HELP bbctl_agent_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE bbctl_agent_http_requests_total counter\n");
-        for ((method, route, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((method, route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "bbctl_agent_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
@@ -56,7 +64,12 @@ impl Metrics {
         }
         out.push_str("# HELP bbctl_agent_http_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE bbctl_agent_http_request_duration_seconds histogram\n");
-        for ((method, route), h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((method, route), h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let labels = format!("method=\"{method}\",route=\"{route}\"");
             for (bound, n) in BUCKETS.iter().zip(h.buckets) {
                 let _ = writeln!(
@@ -69,15 +82,26 @@ impl Metrics {
                 "bbctl_agent_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 h.count
             );
-            let _ = writeln!(out, "bbctl_agent_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "bbctl_agent_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "bbctl_agent_http_request_duration_seconds_sum{{{labels}}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "bbctl_agent_http_request_duration_seconds_count{{{labels}}} {}",
+                h.count
+            );
         }
     }
 }
 
 /// Writes one gauge with its HELP and TYPE lines.
 pub fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 /// Middleware: counts and times every request by its matched route (not the raw path, so
@@ -90,7 +114,12 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let method = req.method().to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
-    state.metrics().observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    state.metrics().observe(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     resp
 }
 

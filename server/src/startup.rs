@@ -17,13 +17,19 @@ use crate::state::AppState;
 /// unfinished as interrupted, and builds the state.
 pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-        anyhow::anyhow!("bad setting `state_dir`: cannot create {}: {e}", config.state_dir.display())
+        anyhow::anyhow!(
+            "bad setting `state_dir`: cannot create {}: {e}",
+            config.state_dir.display()
+        )
     })?;
     let url = config.state_db_url.clone();
     let db = tokio::task::spawn_blocking(move || Db::open(&url)).await??;
     let interrupted = db.run(operations::fail_interrupted).await?;
     if interrupted > 0 {
-        tracing::warn!(interrupted, "operations left unfinished by a previous agent marked failed");
+        tracing::warn!(
+            interrupted,
+            "operations left unfinished by a previous agent marked failed"
+        );
     }
     Ok(AppState::new(config, db))
 }
@@ -32,13 +38,15 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
 /// WAMP source. They end when `state`'s tasks are aborted (the returned handles).
 pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![tokio::spawn(polling::run(state.clone()))];
-    // WAMP SOURCE WIRING POINT: when `state.config().wamp` is Some, spawn the WAMP source here:
-    //     if let Some(wamp) = state.config().wamp.clone() {
-    //         tasks.push(tokio::spawn(crate::events::wamp_source::run(state.hub().clone(), wamp)));
-    //     }
-    // It must call `hub.set_wamp_connected(true/false)` as its session goes up/down and publish
-    // `buildbot.*` events with source "wamp"; the polling source pauses while it is connected.
-    let _ = &mut tasks;
+    // WAMP SOURCE WIRING POINT: with a `[wamp]` section, the WAMP source subscribes to the
+    // router and keeps `hub.set_wamp_connected` true while its session is up; the polling
+    // source pauses meanwhile.
+    if let Some(wamp) = state.config().wamp.clone() {
+        tasks.push(tokio::spawn(crate::events::wamp_source::run(
+            state.hub().clone(),
+            wamp,
+        )));
+    }
     tasks
 }
 
@@ -50,5 +58,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, agent = %state.config().name, "bbctl-agent listening");
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1,7 +1,6 @@
 //! Starting, inspecting and stopping a fleet through `scripts/fleet`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -52,14 +51,17 @@ fn fleet_script() -> PathBuf {
     repo_root().join("scripts").join("fleet")
 }
 
+/// The newest modification time of the `.rs` files under `dir`.
 fn newest_source_mtime(dir: &Path) -> Option<SystemTime> {
     let mut newest = None;
     for entry in fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
         let mtime = if path.is_dir() {
             newest_source_mtime(&path)
-        } else {
+        } else if path.extension().is_some_and(|e| e == "rs") {
             entry.metadata().ok().and_then(|m| m.modified().ok())
+        } else {
+            None
         };
         newest = newest.max(mtime);
     }
@@ -67,7 +69,8 @@ fn newest_source_mtime(dir: &Path) -> Option<SystemTime> {
 }
 
 /// `bbctl-agent` and `bbctl` from BBCTL_AGENT_BIN / BBCTL_BIN, else from this test binary's
-/// target directory. Refuses binaries older than their sources.
+/// target directory. Warns when a binary is older than its sources (cargo may still consider it
+/// fresh when the newer file is not part of the build, so this is not an error).
 fn binaries() -> Result<(PathBuf, PathBuf)> {
     if let (Ok(agent), Ok(cli)) = (env::var("BBCTL_AGENT_BIN"), env::var("BBCTL_BIN")) {
         return Ok((agent.into(), cli.into()));
@@ -105,12 +108,14 @@ fn binaries() -> Result<(PathBuf, PathBuf)> {
     Ok((agent, cli))
 }
 
+/// Runs `scripts/fleet`; only `up` needs (and checks) the binaries.
 fn run_script(args: &[&str]) -> Result<Output> {
-    let (agent, cli) = binaries()?;
-    Command::new(fleet_script())
-        .args(args)
-        .env("BBCTL_AGENT_BIN", agent)
-        .env("BBCTL_BIN", cli)
+    let mut cmd = Command::new(fleet_script());
+    if args.first() == Some(&"up") {
+        let (agent, cli) = binaries()?;
+        cmd.env("BBCTL_AGENT_BIN", agent).env("BBCTL_BIN", cli);
+    }
+    cmd.args(args)
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("failed to run scripts/fleet {}", args.join(" ")))
@@ -289,7 +294,9 @@ pub fn shared_fleet() -> &'static Fleet {
 fn spawn_reaper(dir: &Path) -> Result<()> {
     let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" down --dir "$3" && rm -rf "$3" "$3.reaper.log""#;
     let log = fs::File::create(dir.with_extension("reaper.log"))?;
-    Command::new("sh")
+    // `setsid`: its own session, so that nothing aimed at the test's session or group stops it.
+    Command::new("setsid")
+        .arg("sh")
         .arg("-c")
         .arg(script)
         .arg("bbctl-fleet-reaper")
@@ -299,7 +306,6 @@ fn spawn_reaper(dir: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
-        .process_group(0)
         .spawn()
         .context("failed to spawn the reaper")?;
     Ok(())

@@ -93,6 +93,8 @@ impl DrainProgress {
             for bar in bars {
                 bar.abandon();
             }
+            // indicatif leaves the cursor at the end of the last bar; the summary follows below.
+            eprintln!();
         }
     }
 }

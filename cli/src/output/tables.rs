@@ -10,7 +10,7 @@ use crate::time::{human, now_secs};
 pub struct Style {
     /// `-o wide`: more columns.
     pub wide: bool,
-    /// stdout is a terminal: colours and wrapping to its width are allowed.
+    /// stdout is a terminal: colours are allowed.
     pub tty: bool,
 }
 
@@ -18,14 +18,13 @@ pub struct Style {
 pub fn table(style: Style, header: &[&str]) -> Table {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
+    // Rows never wrap (like kubectl), so comfy-table must not ask the terminal for its width:
+    // under `script` a terminal reports 0 columns, which squeezes columns to one character.
+    table
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty();
     if style.tty {
-        table
-            .enforce_styling()
-            .set_content_arrangement(ContentArrangement::Dynamic);
-    } else {
-        table
-            .force_no_tty()
-            .set_content_arrangement(ContentArrangement::Disabled);
+        table.enforce_styling();
     }
     table.set_header(header.iter().map(Cell::new));
     table

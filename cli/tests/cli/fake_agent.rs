@@ -114,11 +114,12 @@ fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn authorized(headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 answer when the bearer token is wrong.
+fn rejected(headers: &HeaderMap) -> Option<Response> {
     let expected = format!("Bearer {TOKEN}");
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some(value) if value == expected => Ok(()),
-        _ => Err(error(
+        Some(value) if value == expected => None,
+        _ => Some(error(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthorized,
             "missing or wrong bearer token",
@@ -127,7 +128,7 @@ fn authorized(headers: &HeaderMap) -> Result<(), Response> {
 }
 
 async fn version(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let name = s.lock().unwrap().master.agent_name.clone();
@@ -140,7 +141,7 @@ async fn version(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn master_info(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let s = s.lock().unwrap();
@@ -150,7 +151,7 @@ async fn master_info(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn fleet_view(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     Json(s.lock().unwrap().fleet.clone()).into_response()
@@ -169,7 +170,7 @@ fn op(kind: &str, message: &str) -> OperationResult {
 }
 
 async fn start(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let mut s = s.lock().unwrap();
@@ -185,7 +186,7 @@ async fn start(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn stop(State(s): Shared, headers: HeaderMap, Json(req): Json<StopRequest>) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let mut s = s.lock().unwrap();
@@ -199,7 +200,7 @@ async fn drain_post(
     headers: HeaderMap,
     Json(req): Json<DrainRequest>,
 ) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let mut s = s.lock().unwrap();
@@ -231,7 +232,7 @@ async fn drain_post(
 }
 
 async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let mut guard = s.lock().unwrap();
@@ -268,7 +269,7 @@ async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let mut s = s.lock().unwrap();
@@ -286,7 +287,7 @@ async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
 }
 
 async fn events(State(s): Shared, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&headers) {
+    if let Some(r) = rejected(&headers) {
         return r;
     }
     let backlog = s.lock().unwrap().events.clone();

@@ -7,7 +7,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{Build, BuildRequest, Builder, BuildbotApi, Master, RestError, RestResult, Worker};
+use super::{Build, BuildRequest, BuildbotApi, Builder, Master, RestError, RestResult, Worker};
 
 #[derive(Clone)]
 pub struct RestClient {
@@ -25,7 +25,10 @@ impl RestClient {
             .user_agent(concat!("bbctl-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("static reqwest configuration is valid");
-        RestClient { http, api: format!("{rest_url}api/v2/") }
+        RestClient {
+            http,
+            api: format!("{rest_url}api/v2/"),
+        }
     }
 
     async fn list<T: DeserializeOwned>(&self, path: &str, field: &str) -> RestResult<Vec<T>> {
@@ -36,15 +39,23 @@ impl RestClient {
         };
         let resp = self.http.get(&url).send().await.map_err(transport)?;
         if !resp.status().is_success() {
-            return Err(RestError::Status { url, status: resp.status().as_u16() });
+            return Err(RestError::Status {
+                url,
+                status: resp.status().as_u16(),
+            });
         }
         let mut body: serde_json::Value = resp.json().await.map_err(transport)?;
         let items = body
             .get_mut(field)
             .map(serde_json::Value::take)
-            .ok_or_else(|| RestError::Decode { url: url.clone(), message: format!("no `{field}`") })?;
-        serde_json::from_value(items)
-            .map_err(|e| RestError::Decode { url, message: e.to_string() })
+            .ok_or_else(|| RestError::Decode {
+                url: url.clone(),
+                message: format!("no `{field}`"),
+            })?;
+        serde_json::from_value(items).map_err(|e| RestError::Decode {
+            url,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -66,6 +77,7 @@ impl BuildbotApi for RestClient {
     }
 
     fn incomplete_buildrequests(&self) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>> {
-        self.list("buildrequests?complete=false", "buildrequests").boxed()
+        self.list("buildrequests?complete=false", "buildrequests")
+            .boxed()
     }
 }

@@ -83,9 +83,12 @@ impl AgentConfig {
     /// Loads from `path` (or `$BBCTL_AGENT_CONFIG`) and the process environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let env_path = std::env::var_os(ENV_CONFIG_PATH).map(PathBuf::from);
-        let path = path.map(Path::to_path_buf).or(env_path).ok_or(ConfigError::Missing {
-            key: "--config (or BBCTL_AGENT_CONFIG)".into(),
-        })?;
+        let path = path
+            .map(Path::to_path_buf)
+            .or(env_path)
+            .ok_or(ConfigError::Missing {
+                key: "--config (or BBCTL_AGENT_CONFIG)".into(),
+            })?;
         let mut table = source::read_file(&path)?;
         source::apply_env(&mut table, std::env::vars())?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -99,10 +102,15 @@ impl AgentConfig {
         if !valid_name(&name) {
             return Err(bad("name", "must match [a-z0-9][a-z0-9._-]{0,62}"));
         }
-        let listen_raw = r.opt_str("listen")?.unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen: SocketAddr = listen_raw
-            .parse()
-            .map_err(|_| bad("listen", &format!("`{listen_raw}` is not an IP:port address")))?;
+        let listen_raw = r
+            .opt_str("listen")?
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+            bad(
+                "listen",
+                &format!("`{listen_raw}` is not an IP:port address"),
+            )
+        })?;
         let state_dir = absolute(base, &r.req_str("state_dir")?);
         let state_db_url = match r.opt_str("state_db_url")? {
             Some(url) => check_db_url(&url)?,
@@ -110,7 +118,7 @@ impl AgentConfig {
         };
         let token = read_token(&mut r, base)?;
         let poll = r.opt_f64("poll_interval_secs")?.unwrap_or(1.0);
-        if !(poll.is_finite() && poll >= 0.05 && poll <= 3600.0) {
+        if !(0.05..=3600.0).contains(&poll) {
             return Err(bad("poll_interval_secs", "must be between 0.05 and 3600"));
         }
         let master = read_master(&mut r, base)?;
@@ -140,16 +148,27 @@ fn read_token(r: &mut Reader<'_>, base: &Path) -> Result<Secret, ConfigError> {
     let inline = r.opt_str("token")?;
     let file = r.opt_str("token_file")?;
     let token = match (inline, file) {
-        (Some(_), Some(_)) => return Err(bad("token", "set either `token` or `token_file`, not both")),
+        (Some(_), Some(_)) => {
+            return Err(bad("token", "set either `token` or `token_file`, not both"));
+        }
         (Some(t), None) => t,
         (None, Some(f)) => {
             let path = absolute(base, &f);
             std::fs::read_to_string(&path)
-                .map_err(|e| bad("token_file", &format!("cannot read {}: {e}", path.display())))?
+                .map_err(|e| {
+                    bad(
+                        "token_file",
+                        &format!("cannot read {}: {e}", path.display()),
+                    )
+                })?
                 .trim()
                 .to_owned()
         }
-        (None, None) => return Err(ConfigError::Missing { key: "token (or token_file)".into() }),
+        (None, None) => {
+            return Err(ConfigError::Missing {
+                key: "token (or token_file)".into(),
+            });
+        }
     };
     if token.len() < 8 {
         return Err(bad("token", "must be at least 8 characters"));
@@ -171,7 +190,10 @@ fn read_master(r: &mut Reader<'_>, base: &Path) -> Result<MasterConfig, ConfigEr
     let db_url = r.opt_str("master.db_url")?;
     let timeout = r.opt_f64("master.start_timeout_secs")?.unwrap_or(60.0);
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
-        return Err(bad("master.start_timeout_secs", "must be between 0 and 3600"));
+        return Err(bad(
+            "master.start_timeout_secs",
+            "must be between 0 and 3600",
+        ));
     }
     let vars = r.opt_table_json("master.vars")?;
     Ok(MasterConfig {
@@ -203,7 +225,10 @@ fn read_load_balancer(r: &mut Reader<'_>) -> Result<LoadBalancerConfig, ConfigEr
         Some("haproxy") => LoadBalancerKind::Haproxy,
         Some("relay") => LoadBalancerKind::Relay,
         Some(other) => {
-            return Err(bad("load_balancer.kind", &format!("`{other}` is not none|haproxy|relay")));
+            return Err(bad(
+                "load_balancer.kind",
+                &format!("`{other}` is not none|haproxy|relay"),
+            ));
         }
     };
     Ok(LoadBalancerConfig {
@@ -217,11 +242,16 @@ fn read_load_balancer(r: &mut Reader<'_>) -> Result<LoadBalancerConfig, ConfigEr
 }
 
 fn check_db_url(url: &str) -> Result<String, ConfigError> {
-    if url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+    if url.starts_with("sqlite://")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
     {
         Ok(url.to_owned())
     } else {
-        Err(bad("state_db_url", "must start with sqlite:// or postgres://"))
+        Err(bad(
+            "state_db_url",
+            "must start with sqlite:// or postgres://",
+        ))
     }
 }
 
@@ -230,12 +260,17 @@ fn valid_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
 }
 
 fn absolute(base: &Path, value: &str) -> PathBuf {
     let p = Path::new(value);
-    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
     std::path::absolute(&joined).unwrap_or(joined)
 }
 

@@ -16,7 +16,10 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(root: &'a Table) -> Self {
-        Reader { root, seen: BTreeSet::new() }
+        Reader {
+            root,
+            seen: BTreeSet::new(),
+        }
     }
 
     fn lookup(&mut self, key: &str) -> Result<Option<&'a Value>, ConfigError> {
@@ -30,9 +33,9 @@ impl<'a> Reader<'a> {
             if i + 1 == parts.len() {
                 return Ok(Some(value));
             }
-            current = value.as_table().ok_or_else(|| {
-                bad(&parts[..=i].join("."), "must be a table")
-            })?;
+            current = value
+                .as_table()
+                .ok_or_else(|| bad(&parts[..=i].join("."), "must be a table"))?;
         }
         Ok(None)
     }
@@ -41,7 +44,10 @@ impl<'a> Reader<'a> {
         match self.lookup(key)? {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(bad(key, &format!("must be a string, not {}", other.type_str()))),
+            Some(other) => Err(bad(
+                key,
+                &format!("must be a string, not {}", other.type_str()),
+            )),
         }
     }
 
@@ -49,7 +55,9 @@ impl<'a> Reader<'a> {
         match self.opt_str(key)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
             Some(_) => Err(bad(key, "must not be empty")),
-            None => Err(ConfigError::Missing { key: key.to_owned() }),
+            None => Err(ConfigError::Missing {
+                key: key.to_owned(),
+            }),
         }
     }
 
@@ -58,7 +66,10 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(Value::Float(f)) => Ok(Some(*f)),
             Some(Value::Integer(i)) => Ok(Some(*i as f64)),
-            Some(other) => Err(bad(key, &format!("must be a number, not {}", other.type_str()))),
+            Some(other) => Err(bad(
+                key,
+                &format!("must be a number, not {}", other.type_str()),
+            )),
         }
     }
 
@@ -73,7 +84,10 @@ impl<'a> Reader<'a> {
                 let json = serde_json::to_value(t).map_err(|e| bad(key, &e.to_string()))?;
                 Ok(json.as_object().cloned().unwrap_or_default())
             }
-            Some(other) => Err(bad(key, &format!("must be a table, not {}", other.type_str()))),
+            Some(other) => Err(bad(
+                key,
+                &format!("must be a table, not {}", other.type_str()),
+            )),
         }
     }
 
@@ -90,7 +104,11 @@ impl<'a> Reader<'a> {
 
 fn collect_unknown(table: &Table, prefix: &str, seen: &BTreeSet<String>, out: &mut Vec<String>) {
     for (k, v) in table {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if seen.contains(&key) {
             continue;
         }
@@ -104,5 +122,8 @@ fn collect_unknown(table: &Table, prefix: &str, seen: &BTreeSet<String>, out: &m
 }
 
 pub fn bad(key: &str, message: &str) -> ConfigError {
-    ConfigError::Setting { key: key.to_owned(), message: message.to_owned() }
+    ConfigError::Setting {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
 }

@@ -56,7 +56,11 @@ pub fn apply_env(
         if name == ENV_CONFIG_PATH {
             continue;
         }
-        let path: Vec<String> = rest.to_ascii_lowercase().split("__").map(str::to_owned).collect();
+        let path: Vec<String> = rest
+            .to_ascii_lowercase()
+            .split("__")
+            .map(str::to_owned)
+            .collect();
         if !TOP_LEVEL_KEYS.contains(&path[0].as_str()) {
             continue;
         }
@@ -67,8 +71,13 @@ pub fn apply_env(
                 message: format!("malformed override variable {name}"),
             });
         }
-        let literal = NON_STRING_KEYS.contains(&dotted.as_str()) || dotted.starts_with("master.vars.");
-        let parsed = if literal { parse_literal(&value) } else { Value::String(value) };
+        let literal =
+            NON_STRING_KEYS.contains(&dotted.as_str()) || dotted.starts_with("master.vars.");
+        let parsed = if literal {
+            parse_literal(&value)
+        } else {
+            Value::String(value)
+        };
         set_path(table, &path, parsed).map_err(|message| ConfigError::Setting {
             key: dotted.clone(),
             message: format!("{message} (from {name})"),
@@ -111,12 +120,17 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn overrides_nested_keys_and_parses_literals_only_where_typed() {
-        let mut t: Table = "name = \"a\"\n[master]\nbasedir = \"/x\"\n".parse().unwrap();
+        let mut t: Table = "name = \"a\"\n[master]\nbasedir = \"/x\"\n"
+            .parse()
+            .unwrap();
         apply_env(
             &mut t,
             env(&[
@@ -130,7 +144,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t["name"].as_str(), Some("123"));
-        assert_eq!(t["master"]["rest_url"].as_str(), Some("http://127.0.0.1:1/"));
+        assert_eq!(
+            t["master"]["rest_url"].as_str(),
+            Some("http://127.0.0.1:1/")
+        );
         assert_eq!(t["master"]["basedir"].as_str(), Some("/x"));
         assert_eq!(t["master"]["vars"]["www_port"].as_integer(), Some(8011));
         assert_eq!(t["poll_interval_secs"].as_float(), Some(0.5));

@@ -23,7 +23,10 @@ fn parse(text: &str) -> Result<AgentConfig, ConfigError> {
 fn minimal_config_gets_defaults() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
-    assert_eq!(c.state_db_url, "sqlite:///tmp/bbctl-test-state/agent.sqlite3");
+    assert_eq!(
+        c.state_db_url,
+        "sqlite:///tmp/bbctl-test-state/agent.sqlite3"
+    );
     assert_eq!(c.master.rest_url, "http://127.0.0.1:8011/");
     assert_eq!(c.master.start_timeout, Duration::from_secs(60));
     assert_eq!(c.poll_interval, Duration::from_secs(1));
@@ -36,14 +39,35 @@ fn minimal_config_gets_defaults() {
 fn errors_name_the_setting() {
     let cases: &[(&str, &str)] = &[
         ("name = \"master-1\"\n", "state_dir"),
-        (&MINIMAL.replace("name = \"master-1\"", "name = \"Bad Name\""), "`name`"),
-        (&MINIMAL.replace("rest_url = \"http://127.0.0.1:8011\"", "rest_url = \"ftp://x\""), "master.rest_url"),
-        (&MINIMAL.replace("token = \"0123456789abcdef\"", ""), "token"),
-        (&format!("{MINIMAL}\n[wamp]\nrouter_url = \"http://x\"\n"), "wamp.router_url"),
+        (
+            &MINIMAL.replace("name = \"master-1\"", "name = \"Bad Name\""),
+            "`name`",
+        ),
+        (
+            &MINIMAL.replace(
+                "rest_url = \"http://127.0.0.1:8011\"",
+                "rest_url = \"ftp://x\"",
+            ),
+            "master.rest_url",
+        ),
+        (
+            &MINIMAL.replace("token = \"0123456789abcdef\"", ""),
+            "token",
+        ),
+        (
+            &format!("{MINIMAL}\n[wamp]\nrouter_url = \"http://x\"\n"),
+            "wamp.router_url",
+        ),
         (&format!("typo_key = 1\n{MINIMAL}"), "typo_key"),
-        (&MINIMAL.replace("[master.vars]", "bogus = 1\n[master.vars]"), "master.bogus"),
+        (
+            &MINIMAL.replace("[master.vars]", "bogus = 1\n[master.vars]"),
+            "master.bogus",
+        ),
         (&format!("listen = \"nope\"\n{MINIMAL}"), "`listen`"),
-        (&format!("poll_interval_secs = \"fast\"\n{MINIMAL}"), "poll_interval_secs"),
+        (
+            &format!("poll_interval_secs = \"fast\"\n{MINIMAL}"),
+            "poll_interval_secs",
+        ),
     ];
     for (text, key) in cases {
         let err = parse(text).unwrap_err().to_string();

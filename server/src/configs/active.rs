@@ -27,8 +27,13 @@ pub async fn current(state: &AppState) -> AppResult<Option<ActiveConfig>> {
     if let Some(last) = last {
         let row = store::get_row(state, &last.sha256).await.ok();
         let files = row.map(|r| r.files()).unwrap_or_default();
-        if !files.is_empty() && sha_in_dir(&basedir, &files).as_deref() == Some(last.sha256.as_str()) {
-            return Ok(Some(ActiveConfig { sha256: last.sha256, label: last.label }));
+        if !files.is_empty()
+            && sha_in_dir(&basedir, &files).as_deref() == Some(last.sha256.as_str())
+        {
+            return Ok(Some(ActiveConfig {
+                sha256: last.sha256,
+                label: last.label,
+            }));
         }
     }
     let sha = sha256_of([("master.cfg", master_cfg.as_slice())]);
@@ -49,7 +54,11 @@ fn sha_in_dir(dir: &Path, files: &[String]) -> Option<String> {
 }
 
 /// `POST /v1/configs/{sha256}/activate`. Does not restart or reconfig the master.
-pub async fn activate(state: &AppState, sha256: &str, who: Requester) -> AppResult<OperationResult> {
+pub async fn activate(
+    state: &AppState,
+    sha256: &str,
+    who: Requester,
+) -> AppResult<OperationResult> {
     let row = store::get_row(state, sha256).await?;
     let bundle = store::load_bundle(state, &row)?;
     let guard = operation::lock(state)?;
@@ -60,12 +69,17 @@ pub async fn activate(state: &AppState, sha256: &str, who: Requester) -> AppResu
         let basedir = &cfg.master.basedir;
         let failed = |m: String| OpFailure::new(ErrorCode::OperationFailed, m);
         if !basedir.is_dir() {
-            return Err(failed(format!("basedir {} does not exist", basedir.display())));
+            return Err(failed(format!(
+                "basedir {} does not exist",
+                basedir.display()
+            )));
         }
         let backup = cfg.state_dir.join("backups").join(format!(
             "{}-{}",
             crate::db::now() as u64,
-            previous.as_ref().map_or("none", |p| store::short(&p.sha256))
+            previous
+                .as_ref()
+                .map_or("none", |p| store::short(&p.sha256))
         ));
         let mut backed_up = Vec::new();
         for path in bundle.files.keys() {
@@ -84,13 +98,23 @@ pub async fn activate(state: &AppState, sha256: &str, who: Requester) -> AppResu
         let backup_dir = (!backed_up.is_empty()).then(|| backup.display().to_string());
         st.db()
             .run(move |c| {
-                configs::record_activation(c, &sha, &label, prev_sha.as_deref(), backup_dir.as_deref())
+                configs::record_activation(
+                    c,
+                    &sha,
+                    &label,
+                    prev_sha.as_deref(),
+                    backup_dir.as_deref(),
+                )
             })
             .await
             .map_err(|e| OpFailure::new(ErrorCode::Internal, e.to_string()))?;
         st.hub().publish_agent(
             "agent.config",
-            format!("configuration {} ({}) activated", store::short(&row.sha256), row.label),
+            format!(
+                "configuration {} ({}) activated",
+                store::short(&row.sha256),
+                row.label
+            ),
             serde_json::json!({
                 "action": "activated", "sha256": row.sha256, "label": row.label,
                 "previous": previous,
@@ -101,7 +125,10 @@ pub async fn activate(state: &AppState, sha256: &str, who: Requester) -> AppResu
                 "activated {} ({}); reconfig or restart the master to load it",
                 row.sha256, row.label
             ),
-            log_lines: backed_up.iter().map(|p| format!("replaced {p} (backup kept)")).collect(),
+            log_lines: backed_up
+                .iter()
+                .map(|p| format!("replaced {p} (backup kept)"))
+                .collect(),
         })
     })
     .await

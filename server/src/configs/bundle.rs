@@ -49,13 +49,18 @@ impl Bundle {
             validate_path(&f.path)?;
             let content = base64::engine::general_purpose::STANDARD
                 .decode(f.content_base64.as_bytes())
-                .map_err(|_| BundleError::BadBase64 { path: f.path.clone() })?;
+                .map_err(|_| BundleError::BadBase64 {
+                    path: f.path.clone(),
+                })?;
             total += content.len();
             if total > MAX_BUNDLE_BYTES {
                 return Err(BundleError::TooLarge);
             }
             if out.insert(f.path.clone(), content).is_some() {
-                return Err(BundleError::BadPath { path: f.path.clone(), reason: "listed twice" });
+                return Err(BundleError::BadPath {
+                    path: f.path.clone(),
+                    reason: "listed twice",
+                });
             }
         }
         if !out.contains_key("master.cfg") {
@@ -87,7 +92,12 @@ pub fn sha256_of<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> St
 }
 
 pub fn validate_path(path: &str) -> Result<(), BundleError> {
-    let bad = |reason| Err(BundleError::BadPath { path: path.to_owned(), reason });
+    let bad = |reason| {
+        Err(BundleError::BadPath {
+            path: path.to_owned(),
+            reason,
+        })
+    };
     if path.is_empty() || path.len() > 255 {
         return bad("empty or longer than 255 bytes");
     }
@@ -149,8 +159,21 @@ mod tests {
 
     #[test]
     fn rejects_escaping_and_reserved_paths() {
-        for p in ["../x", "a/../../x", "/etc/passwd", "a//b", "./a", "a\0b", "", "twistd.pid", "a\\b"] {
-            assert!(matches!(validate_path(p), Err(BundleError::BadPath { .. })), "{p:?}");
+        for p in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "./a",
+            "a\0b",
+            "",
+            "twistd.pid",
+            "a\\b",
+        ] {
+            assert!(
+                matches!(validate_path(p), Err(BundleError::BadPath { .. })),
+                "{p:?}"
+            );
         }
         for p in ["master.cfg", "lib/steps.py", "a.b/c..d"] {
             assert_eq!(validate_path(p), Ok(()), "{p:?}");
@@ -159,10 +182,22 @@ mod tests {
 
     #[test]
     fn requires_master_cfg_valid_base64_and_the_size_limit() {
-        assert_eq!(Bundle::from_upload(&[file("x.py", b"")]), Err(BundleError::NoMasterCfg));
-        let bad = ConfigFile { path: "master.cfg".into(), content_base64: "!!".into() };
-        assert!(matches!(Bundle::from_upload(&[bad]), Err(BundleError::BadBase64 { .. })));
+        assert_eq!(
+            Bundle::from_upload(&[file("x.py", b"")]),
+            Err(BundleError::NoMasterCfg)
+        );
+        let bad = ConfigFile {
+            path: "master.cfg".into(),
+            content_base64: "!!".into(),
+        };
+        assert!(matches!(
+            Bundle::from_upload(&[bad]),
+            Err(BundleError::BadBase64 { .. })
+        ));
         let big = vec![0u8; MAX_BUNDLE_BYTES + 1];
-        assert_eq!(Bundle::from_upload(&[file("master.cfg", &big)]), Err(BundleError::TooLarge));
+        assert_eq!(
+            Bundle::from_upload(&[file("master.cfg", &big)]),
+            Err(BundleError::TooLarge)
+        );
     }
 }

@@ -46,7 +46,10 @@ pub async fn checkconfig(
         ok: out.success(),
         exit_code: out.exit_code,
         output: if out.timed_out {
-            format!("{}\n[bbctl-agent: checkconfig timed out after {CHECK_TIMEOUT:?}]", out.output)
+            format!(
+                "{}\n[bbctl-agent: checkconfig timed out after {CHECK_TIMEOUT:?}]",
+                out.output
+            )
         } else {
             out.output
         },
@@ -57,7 +60,12 @@ pub async fn checkconfig(
         .run(move |c| {
             configs::set_checkconfig(c, &sha, &stored)?;
             let verdict = if stored.ok { "ok" } else { "failed" };
-            audit::append(c, actor.as_deref(), "config.checkconfig", &format!("{sha}: {verdict}"))
+            audit::append(
+                c,
+                actor.as_deref(),
+                "config.checkconfig",
+                &format!("{sha}: {verdict}"),
+            )
         })
         .await?;
     tracing::info!(sha256 = %row.sha256, ok = result.ok, exit_code = ?result.exit_code, "checkconfig");

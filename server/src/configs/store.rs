@@ -7,8 +7,8 @@ use bbctl_api::{ConfigVersion, ErrorCode, StageConfigRequest};
 
 use super::active;
 use super::bundle::{Bundle, BundleError, validate_label};
-use crate::db::configs::{self, VersionRow};
 use crate::db::audit;
+use crate::db::configs::{self, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::fsutil::write_atomic;
 use crate::state::AppState;
@@ -45,8 +45,20 @@ pub async fn stage(
     let row = state
         .db()
         .run(move |c| {
-            let row = configs::insert_version(c, &sha2, &label, &paths, actor.as_deref(), reason.as_deref())?;
-            audit::append(c, actor.as_deref(), "config.stage", &format!("{sha2} ({label})"))?;
+            let row = configs::insert_version(
+                c,
+                &sha2,
+                &label,
+                &paths,
+                actor.as_deref(),
+                reason.as_deref(),
+            )?;
+            audit::append(
+                c,
+                actor.as_deref(),
+                "config.stage",
+                &format!("{sha2} ({label})"),
+            )?;
             Ok(row)
         })
         .await?;
@@ -61,9 +73,13 @@ pub async fn stage(
 
 /// Writes the bundle into a fresh temporary directory next to `dir`, then renames it to `dir`.
 fn write_bundle_dir(dir: &Path, bundle: &Bundle) -> std::io::Result<()> {
-    let parent = dir.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
+    let parent = dir
+        .parent()
+        .ok_or_else(|| std::io::Error::other("no parent"))?;
     std::fs::create_dir_all(parent)?;
-    let tmp = tempfile::Builder::new().prefix(".staging-").tempdir_in(parent)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(parent)?;
     for (path, content) in &bundle.files {
         write_atomic(&tmp.path().join(path), content)?;
     }
@@ -83,8 +99,9 @@ pub fn load_bundle(state: &AppState, row: &VersionRow) -> AppResult<Bundle> {
     let dir = bundle_dir(state, &row.sha256);
     let mut files = std::collections::BTreeMap::new();
     for path in row.files() {
-        let content = std::fs::read(dir.join(&path))
-            .map_err(|e| AppError::internal(format!("staged file {path} of {}: {e}", row.sha256)))?;
+        let content = std::fs::read(dir.join(&path)).map_err(|e| {
+            AppError::internal(format!("staged file {path} of {}: {e}", row.sha256))
+        })?;
         files.insert(path, content);
     }
     Ok(Bundle { files })
@@ -107,7 +124,10 @@ pub async fn get(state: &AppState, sha256: &str) -> AppResult<ConfigVersion> {
 pub async fn list(state: &AppState) -> AppResult<Vec<ConfigVersion>> {
     let rows = state.db().run(configs::list_versions).await?;
     let active = active::current(state).await?.map(|a| a.sha256);
-    Ok(rows.into_iter().map(|r| wire(r, active.as_deref())).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| wire(r, active.as_deref()))
+        .collect())
 }
 
 async fn to_wire(state: &AppState, row: VersionRow) -> AppResult<ConfigVersion> {

@@ -28,7 +28,9 @@ pub fn append(
         audit_log::action.eq(action),
         audit_log::detail.eq(detail),
     );
-    with_conn!(conn, |c| diesel::insert_into(audit_log::table).values(values).execute(c))?;
+    with_conn!(conn, |c| diesel::insert_into(audit_log::table)
+        .values(values)
+        .execute(c))?;
     Ok(())
 }
 
@@ -41,6 +43,12 @@ pub fn list(conn: &mut Conn, limit: i64) -> Result<Vec<AuditEntry>, DbError> {
         .load(c))?;
     Ok(rows
         .into_iter()
-        .map(|r| AuditEntry { id: r.id, at: r.at, actor: r.actor, action: r.action, detail: r.detail })
+        .map(|r| AuditEntry {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            detail: r.detail,
+        })
         .collect())
 }

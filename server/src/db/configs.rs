@@ -26,7 +26,9 @@ impl VersionRow {
     }
 
     pub fn checkconfig(&self) -> Option<CheckConfigResult> {
-        self.checkconfig.as_deref().and_then(|s| serde_json::from_str(s).ok())
+        self.checkconfig
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
     }
 }
 
@@ -62,7 +64,9 @@ pub fn insert_version(
         config_versions::staged_by.eq(staged_by),
         config_versions::reason.eq(reason),
     );
-    with_conn!(conn, |c| diesel::insert_into(config_versions::table).values(values).execute(c))?;
+    with_conn!(conn, |c| diesel::insert_into(config_versions::table)
+        .values(values)
+        .execute(c))?;
     get_version(conn, sha256)?.ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
@@ -78,7 +82,10 @@ pub fn get_version(conn: &mut Conn, sha256: &str) -> Result<Option<VersionRow>, 
 /// Newest first.
 pub fn list_versions(conn: &mut Conn) -> Result<Vec<VersionRow>, DbError> {
     let rows = with_conn!(conn, |c| config_versions::table
-        .order((config_versions::staged_at.desc(), config_versions::sha256.asc()))
+        .order((
+            config_versions::staged_at.desc(),
+            config_versions::sha256.asc()
+        ))
         .select(VersionRow::as_select())
         .load(c))?;
     Ok(rows)
@@ -90,9 +97,11 @@ pub fn set_checkconfig(
     result: &CheckConfigResult,
 ) -> Result<(), DbError> {
     let json = serde_json::to_string(result).map_err(|e| DbError::Malformed(e.to_string()))?;
-    with_conn!(conn, |c| diesel::update(config_versions::table.find(sha256))
-        .set(config_versions::checkconfig.eq(Some(json)))
-        .execute(c))?;
+    with_conn!(conn, |c| diesel::update(
+        config_versions::table.find(sha256)
+    )
+    .set(config_versions::checkconfig.eq(Some(json)))
+    .execute(c))?;
     Ok(())
 }
 
@@ -112,10 +121,14 @@ pub fn record_activation(
         active_config::backup_dir.eq(backup_dir),
         active_config::activated_at.eq(at),
     );
-    with_conn!(conn, |c| diesel::insert_into(active_config::table).values(values).execute(c))?;
-    with_conn!(conn, |c| diesel::update(config_versions::table.find(sha256))
-        .set(config_versions::activated_at.eq(Some(at)))
+    with_conn!(conn, |c| diesel::insert_into(active_config::table)
+        .values(values)
         .execute(c))?;
+    with_conn!(conn, |c| diesel::update(
+        config_versions::table.find(sha256)
+    )
+    .set(config_versions::activated_at.eq(Some(at)))
+    .execute(c))?;
     Ok(())
 }
 

@@ -58,7 +58,10 @@ impl Db {
     /// Opens (creating if needed) the database at `url` and applies pending migrations. Refuses a
     /// file that is not a usable database with a message saying so.
     pub fn open(url: &str) -> Result<Db, DbError> {
-        let open_err = |message: String| DbError::Open { url: url.to_owned(), message };
+        let open_err = |message: String| DbError::Open {
+            url: url.to_owned(),
+            message,
+        };
         let conn = if let Some(path) = url.strip_prefix("sqlite://") {
             if let Some(parent) = std::path::Path::new(path).parent() {
                 std::fs::create_dir_all(parent)
@@ -72,7 +75,9 @@ impl Db {
                 .load(&mut c)
                 .map_err(|e| open_err(format!("not a usable SQLite database (corrupt?): {e}")))?;
             if check.iter().any(|r| r.quick_check != "ok") {
-                return Err(open_err("SQLite integrity check failed (corrupt database)".into()));
+                return Err(open_err(
+                    "SQLite integrity check failed (corrupt database)".into(),
+                ));
             }
             c.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| open_err(format!("migrations failed: {e}")))?;
@@ -83,7 +88,9 @@ impl Db {
                 .map_err(|e| open_err(format!("migrations failed: {e}")))?;
             Conn::Postgres(c)
         };
-        Ok(Db { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` on the connection in a blocking thread.

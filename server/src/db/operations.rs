@@ -68,7 +68,9 @@ pub fn finish(
         operations::message.eq(message),
         operations::log_lines.eq(lines),
     );
-    with_conn!(conn, |c| diesel::update(operations::table.find(id)).set(changes).execute(c))?;
+    with_conn!(conn, |c| diesel::update(operations::table.find(id))
+        .set(changes)
+        .execute(c))?;
     get(conn, id)
 }
 

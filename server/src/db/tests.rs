@@ -36,7 +36,9 @@ async fn state_survives_reopen_and_interrupted_operations_are_failed() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/agent.sqlite3", dir.path().display());
     let db = Db::open(&url).unwrap();
-    db.run(|c| operations::begin(c, "start", None, None)).await.unwrap();
+    db.run(|c| operations::begin(c, "start", None, None))
+        .await
+        .unwrap();
     drop(db);
     let db = Db::open(&url).unwrap();
     let (n, ops) = db
@@ -72,7 +74,10 @@ fn corrupt_file_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.sqlite3");
     std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
-    let err = Db::open(&format!("sqlite://{}", path.display())).err().unwrap().to_string();
+    let err = Db::open(&format!("sqlite://{}", path.display()))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("corrupt"), "{err}");
     assert!(err.contains("agent.sqlite3"), "{err}");
 }

@@ -6,8 +6,8 @@
 //! it is not.
 
 pub mod polling;
-// WAMP SOURCE (issue 3, written separately): server/src/events/wamp_source.rs, declared here as
-// `pub mod wamp_source;` and spawned from `crate::startup::spawn_background`.
+/// Written separately; spawned from `crate::startup::spawn_background`.
+pub mod wamp_source;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -42,7 +42,10 @@ impl EventHub {
         EventHub {
             inner: Arc::new(Inner {
                 agent: agent.into(),
-                state: Mutex::new(HubState { next_seq: 1, backlog: VecDeque::new() }),
+                state: Mutex::new(HubState {
+                    next_seq: 1,
+                    backlog: VecDeque::new(),
+                }),
                 tx,
                 wamp_connected,
             }),
@@ -93,7 +96,12 @@ impl EventHub {
     pub fn subscribe_since(&self, since: u64) -> (Vec<Event>, broadcast::Receiver<Event>) {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.inner.tx.subscribe();
-        let past = state.backlog.iter().filter(|e| e.seq > since).cloned().collect();
+        let past = state
+            .backlog
+            .iter()
+            .filter(|e| e.seq > since)
+            .cloned()
+            .collect();
         (past, rx)
     }
 
@@ -104,7 +112,12 @@ impl EventHub {
 
     /// The seq of the last event published (0 if none).
     pub fn last_seq(&self) -> u64 {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner()).next_seq - 1
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_seq
+            - 1
     }
 
     /// Called by the WAMP source when its session goes up or down.
@@ -123,7 +136,11 @@ impl EventHub {
 
     /// `wamp` or `polling`: where Buildbot events come from right now.
     pub fn event_source(&self) -> &'static str {
-        if self.wamp_connected() { "wamp" } else { "polling" }
+        if self.wamp_connected() {
+            "wamp"
+        } else {
+            "polling"
+        }
     }
 }
 

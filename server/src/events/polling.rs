@@ -61,9 +61,17 @@ fn masters(a: &Snapshot, b: &Snapshot, out: &mut Vec<Change>) {
         let was = before.get(&m.masterid).copied().unwrap_or(false);
         let data = json!({"masterid": m.masterid, "name": m.name, "active": m.active});
         if m.active && !was {
-            out.push(("buildbot.masters.started", format!("master {} started", m.name), data));
+            out.push((
+                "buildbot.masters.started",
+                format!("master {} started", m.name),
+                data,
+            ));
         } else if !m.active && was {
-            out.push(("buildbot.masters.stopped", format!("master {} stopped", m.name), data));
+            out.push((
+                "buildbot.masters.stopped",
+                format!("master {} stopped", m.name),
+                data,
+            ));
         }
     }
 }
@@ -71,7 +79,11 @@ fn masters(a: &Snapshot, b: &Snapshot, out: &mut Vec<Change>) {
 fn connections(s: &Snapshot) -> BTreeMap<(i64, i64), String> {
     s.workers
         .iter()
-        .flat_map(|w| w.connected_to.iter().map(move |m| ((w.workerid, m.masterid), w.name.clone())))
+        .flat_map(|w| {
+            w.connected_to
+                .iter()
+                .map(move |m| ((w.workerid, m.masterid), w.name.clone()))
+        })
         .collect()
 }
 
@@ -100,7 +112,12 @@ fn workers(a: &Snapshot, b: &Snapshot, out: &mut Vec<Change>) {
 fn builds(a: &Snapshot, b: &Snapshot, out: &mut Vec<Change>) {
     let before: BTreeSet<i64> = a.builds.iter().map(|x| x.buildid).collect();
     let after: BTreeSet<i64> = b.builds.iter().map(|x| x.buildid).collect();
-    let name = |s: &Snapshot, id: i64| s.builder_names.get(&id).cloned().unwrap_or_else(|| id.to_string());
+    let name = |s: &Snapshot, id: i64| {
+        s.builder_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    };
     for x in b.builds.iter().filter(|x| !before.contains(&x.buildid)) {
         out.push((
             "buildbot.builds.new",
@@ -120,21 +137,34 @@ fn builds(a: &Snapshot, b: &Snapshot, out: &mut Vec<Change>) {
 }
 
 fn requests(a: &Snapshot, b: &Snapshot, out: &mut Vec<Change>) {
-    let before: BTreeMap<i64, bool> = a.requests.iter().map(|r| (r.buildrequestid, r.claimed)).collect();
+    let before: BTreeMap<i64, bool> = a
+        .requests
+        .iter()
+        .map(|r| (r.buildrequestid, r.claimed))
+        .collect();
     for r in &b.requests {
         let data = json!({"buildrequestid": r.buildrequestid, "builderid": r.builderid,
                           "claimed": r.claimed, "claimed_by_masterid": r.claimed_by_masterid});
         let id = r.buildrequestid;
         match (before.get(&id), r.claimed) {
-            (None, false) => out.push(("buildbot.buildrequests.new", format!("build request {id} submitted"), data)),
-            (None | Some(false), true) => out.push((
-                "buildbot.buildrequests.claimed",
-                format!("build request {id} claimed by master {}", r.claimed_by_masterid.unwrap_or(0)),
+            (None, false) => out.push((
+                "buildbot.buildrequests.new",
+                format!("build request {id} submitted"),
                 data,
             )),
-            (Some(true), false) => {
-                out.push(("buildbot.buildrequests.unclaimed", format!("build request {id} unclaimed"), data))
-            }
+            (None | Some(false), true) => out.push((
+                "buildbot.buildrequests.claimed",
+                format!(
+                    "build request {id} claimed by master {}",
+                    r.claimed_by_masterid.unwrap_or(0)
+                ),
+                data,
+            )),
+            (Some(true), false) => out.push((
+                "buildbot.buildrequests.unclaimed",
+                format!("build request {id} unclaimed"),
+                data,
+            )),
             _ => {}
         }
     }
@@ -147,19 +177,35 @@ mod tests {
 
     fn snap(active: bool, connected: bool, build: bool, claimed: Option<bool>) -> Snapshot {
         Snapshot {
-            masters: vec![Master { masterid: 1, name: "h:/m".into(), active, last_active: None }],
+            masters: vec![Master {
+                masterid: 1,
+                name: "h:/m".into(),
+                active,
+                last_active: None,
+            }],
             workers: vec![Worker {
                 workerid: 7,
                 name: "w".into(),
                 paused: false,
                 pause_reason: None,
-                connected_to: if connected { vec![MasterRef { masterid: 1 }] } else { vec![] },
+                connected_to: if connected {
+                    vec![MasterRef { masterid: 1 }]
+                } else {
+                    vec![]
+                },
             }],
             builds: if build {
                 vec![Build {
-                    buildid: 9, builderid: 2, number: Some(1), workerid: Some(7), masterid: Some(1),
-                    buildrequestid: Some(4), started_at: Some(1), complete: false,
-                    state_string: None, results: None,
+                    buildid: 9,
+                    builderid: 2,
+                    number: Some(1),
+                    workerid: Some(7),
+                    masterid: Some(1),
+                    buildrequestid: Some(4),
+                    started_at: Some(1),
+                    complete: false,
+                    state_string: None,
+                    results: None,
                 }]
             } else {
                 vec![]
@@ -167,8 +213,12 @@ mod tests {
             builder_names: [(2, "b".to_string())].into(),
             requests: claimed
                 .map(|c| BuildRequest {
-                    buildrequestid: 4, builderid: 2, claimed: c,
-                    claimed_by_masterid: c.then_some(1), submitted_at: None, complete: false,
+                    buildrequestid: 4,
+                    builderid: 2,
+                    claimed: c,
+                    claimed_by_masterid: c.then_some(1),
+                    submitted_at: None,
+                    complete: false,
                 })
                 .into_iter()
                 .collect(),
@@ -191,11 +241,21 @@ mod tests {
         let on = snap(true, true, true, Some(true));
         assert_eq!(
             kinds(diff(&off, &on)),
-            ["buildbot.masters.started", "buildbot.workers.connected", "buildbot.builds.new", "buildbot.buildrequests.claimed"]
+            [
+                "buildbot.masters.started",
+                "buildbot.workers.connected",
+                "buildbot.builds.new",
+                "buildbot.buildrequests.claimed"
+            ]
         );
         assert_eq!(
             kinds(diff(&on, &off)),
-            ["buildbot.masters.stopped", "buildbot.workers.disconnected", "buildbot.builds.finished", "buildbot.buildrequests.unclaimed"]
+            [
+                "buildbot.masters.stopped",
+                "buildbot.workers.disconnected",
+                "buildbot.builds.finished",
+                "buildbot.buildrequests.unclaimed"
+            ]
         );
         let none = snap(false, false, false, None);
         assert_eq!(kinds(diff(&none, &off)), ["buildbot.buildrequests.new"]);

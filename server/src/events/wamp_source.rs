@@ -23,13 +23,17 @@ const SKIPPED_COLLECTIONS: &[&str] = &["logs"];
 /// Runs until the task is aborted: subscribes (re-subscribing after every reconnection),
 /// publishes events, and tracks the connection flag.
 pub async fn run(hub: EventHub, wamp: WampConfig) {
-    let client = match ReconnectingClient::start(&wamp.router_url, &wamp.realm, ReconnectOptions::default()) {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::error!(error = %e, "WAMP event source disabled");
-            return;
-        }
-    };
+    // Lowered however this task ends, aborted included, so that polling takes over.
+    let _flag = LowerOnDrop(&hub);
+    let client =
+        match ReconnectingClient::start(&wamp.router_url, &wamp.realm, ReconnectOptions::default())
+        {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "WAMP event source disabled");
+                return;
+            }
+        };
     let mut events = match client.subscribe(TOPIC_PREFIX, Match::Prefix).await {
         Ok(events) => events,
         Err(e) => {
@@ -61,7 +65,15 @@ pub async fn run(hub: EventHub, wamp: WampConfig) {
             }
         }
     }
-    hub.set_wamp_connected(false);
+}
+
+/// Sets the hub's WAMP flag to false when dropped.
+struct LowerOnDrop<'a>(&'a EventHub);
+
+impl Drop for LowerOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set_wamp_connected(false);
+    }
 }
 
 /// The hub event (kind, summary, data) for one MQ event, or `None` when it is not forwarded.
@@ -70,7 +82,10 @@ pub fn translate(event: &EventMessage) -> Option<(String, String, Value)> {
     let [collection, id, action] = key.split('.').collect::<Vec<_>>()[..] else {
         return None;
     };
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || SKIPPED_COLLECTIONS.contains(&collection) {
+    if id.is_empty()
+        || !id.bytes().all(|b| b.is_ascii_digit())
+        || SKIPPED_COLLECTIONS.contains(&collection)
+    {
         return None;
     }
     let data = match &event.args[..] {
@@ -94,7 +109,9 @@ fn summarize(collection: &str, id: &str, action: &str, data: &Value) -> String {
         ("workers", _) => format!("{} {action}", named("worker")),
         ("builders", _) => format!("{} {action}", named("builder")),
         ("builds", _) => {
-            let builder = number("builderid").map(|b| format!(" of builder {b}")).unwrap_or_default();
+            let builder = number("builderid")
+                .map(|b| format!(" of builder {b}"))
+                .unwrap_or_default();
             let verb = match action {
                 "new" => "started".to_owned(),
                 "finished" => match number("results").and_then(result_name) {
@@ -117,8 +134,18 @@ fn summarize(collection: &str, id: &str, action: &str, data: &Value) -> String {
 
 /// Buildbot's result codes (`buildbot.process.results`).
 fn result_name(code: i64) -> Option<&'static str> {
-    const NAMES: [&str; 7] = ["success", "warnings", "failure", "skipped", "exception", "retry", "cancelled"];
-    usize::try_from(code).ok().and_then(|i| NAMES.get(i).copied())
+    const NAMES: [&str; 7] = [
+        "success",
+        "warnings",
+        "failure",
+        "skipped",
+        "exception",
+        "retry",
+        "cancelled",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i).copied())
 }
 
 #[cfg(test)]
@@ -128,14 +155,23 @@ mod tests {
     use super::*;
 
     fn event(topic: &str, body: Value) -> EventMessage {
-        EventMessage { topic: topic.into(), args: vec![body], kwargs: Dict::new(), details: Dict::new() }
+        EventMessage {
+            topic: topic.into(),
+            args: vec![body],
+            kwargs: Dict::new(),
+            details: Dict::new(),
+        }
     }
 
     fn check(topic: &str, body: Value, expected: Option<(&str, &str)>) {
         let got = translate(&event(topic, body.clone()));
         match expected {
             None => assert_eq!(got, None, "{topic}"),
-            Some((kind, summary)) => assert_eq!(got, Some((kind.to_owned(), summary.to_owned(), body)), "{topic}"),
+            Some((kind, summary)) => assert_eq!(
+                got,
+                Some((kind.to_owned(), summary.to_owned(), body)),
+                "{topic}"
+            ),
         }
     }
 
@@ -159,14 +195,24 @@ mod tests {
         check(
             "org.buildbot.mq.builds.9.finished",
             json!({"buildid": 9, "builderid": 2, "results": 0}),
-            Some(("buildbot.builds.finished", "build 9 of builder 2 finished: success")),
+            Some((
+                "buildbot.builds.finished",
+                "build 9 of builder 2 finished: success",
+            )),
         );
         check(
             "org.buildbot.mq.buildrequests.4.claimed",
             json!({"buildrequestid": 4, "claimed_by_masterid": 3}),
-            Some(("buildbot.buildrequests.claimed", "build request 4 claimed by master 3")),
+            Some((
+                "buildbot.buildrequests.claimed",
+                "build request 4 claimed by master 3",
+            )),
         );
-        check("org.buildbot.mq.buildsets.5.complete", json!({"bsid": 5}), Some(("buildbot.buildsets.complete", "buildsets 5 complete")));
+        check(
+            "org.buildbot.mq.buildsets.5.complete",
+            json!({"bsid": 5}),
+            Some(("buildbot.buildsets.complete", "buildsets 5 complete")),
+        );
     }
 
     #[test]
@@ -189,7 +235,12 @@ mod tests {
     fn payload_other_than_one_argument_is_kept_whole() {
         let mut kwargs = Dict::new();
         kwargs.insert("k".into(), json!(1));
-        let event = EventMessage { topic: "org.buildbot.mq.changes.3.new".into(), args: vec![], kwargs, details: Dict::new() };
+        let event = EventMessage {
+            topic: "org.buildbot.mq.changes.3.new".into(),
+            args: vec![],
+            kwargs,
+            details: Dict::new(),
+        };
         let (kind, _, data) = translate(&event).expect("forwarded");
         assert_eq!(kind, "buildbot.changes.new");
         assert_eq!(data, json!({"args": [], "kwargs": {"k": 1}}));

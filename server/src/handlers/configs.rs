@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use bbctl_api::{CheckConfigResult, ConfigVersion, OperationRequest, OperationResult, StageConfigRequest};
+use bbctl_api::{
+    CheckConfigResult, ConfigVersion, OperationRequest, OperationResult, StageConfigRequest,
+};
 
 use super::{actor, requester};
 use crate::configs::{active, check, store};
@@ -36,7 +38,9 @@ pub async fn checkconfig(
     headers: HeaderMap,
     Path(sha256): Path<String>,
 ) -> AppResult<Json<CheckConfigResult>> {
-    Ok(Json(check::checkconfig(&state, &sha256, actor(&headers)).await?))
+    Ok(Json(
+        check::checkconfig(&state, &sha256, actor(&headers)).await?,
+    ))
 }
 
 pub async fn activate(
@@ -45,5 +49,7 @@ pub async fn activate(
     Path(sha256): Path<String>,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(active::activate(&state, &sha256, requester(&headers, req.reason)).await?))
+    Ok(Json(
+        active::activate(&state, &sha256, requester(&headers, req.reason)).await?,
+    ))
 }

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use bbctl_api::Event;
@@ -13,6 +13,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -24,13 +25,16 @@ pub struct Since {
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<Since>,
+    ApiQuery(q): ApiQuery<Since>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let last_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let since = q.since.or(last_id).unwrap_or_else(|| state.hub().last_seq());
+    let since = q
+        .since
+        .or(last_id)
+        .unwrap_or_else(|| state.hub().last_seq());
     let (past, rx) = state.hub().subscribe_since(since);
     let live = stream::unfold((rx, since), |(mut rx, mut last)| async move {
         loop {

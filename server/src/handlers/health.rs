@@ -29,9 +29,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         match state.rest().masters().await {
             Err(e) => reasons.push(e.to_string()),
             Ok(masters) => {
-                match identity::find(&masters, &state.config().master.basedir, &state.master().identity) {
+                match identity::find(
+                    &masters,
+                    &state.config().master.basedir,
+                    &state.master().identity,
+                ) {
                     None => reasons.push("the master is not listed in /api/v2/masters".into()),
-                    Some(m) if !m.active => reasons.push("the master is not active in Buildbot".into()),
+                    Some(m) if !m.active => {
+                        reasons.push("the master is not active in Buildbot".into())
+                    }
                     Some(_) => {}
                 }
             }
@@ -46,7 +52,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         reasons,
         event_source: Some(state.hub().event_source().into()),
     };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(health))
 }
 
@@ -55,7 +65,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let proc = topology::process_info(&state);
     let snap = Snapshot::fetch(state.rest()).await.ok();
     let row = snap.as_ref().and_then(|s| {
-        identity::find(&s.masters, &state.config().master.basedir, &state.master().identity).cloned()
+        identity::find(
+            &s.masters,
+            &state.config().master.basedir,
+            &state.master().identity,
+        )
+        .cloned()
     });
     let master_state = topology::master_state(&state, proc.running, row.as_ref());
     out.push_str("# HELP bbctl_agent_master_state 1 for the master's current state.\n");
@@ -78,7 +93,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             ),
         );
     }
-    gauge(&mut out, "bbctl_agent_master_up", "1 when the master process runs.", f64::from(u8::from(proc.running)));
+    gauge(
+        &mut out,
+        "bbctl_agent_master_up",
+        "1 when the master process runs.",
+        f64::from(u8::from(proc.running)),
+    );
     let (builds, workers) = match (&snap, &row) {
         (Some(s), Some(m)) => (
             convert::builds_of(s, m.masterid).len(),
@@ -86,8 +106,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ),
         _ => (0, 0),
     };
-    gauge(&mut out, "bbctl_agent_builds_running", "Builds running on this master.", builds as f64);
-    gauge(&mut out, "bbctl_agent_workers_connected", "Workers connected to this master.", workers as f64);
+    gauge(
+        &mut out,
+        "bbctl_agent_builds_running",
+        "Builds running on this master.",
+        builds as f64,
+    );
+    gauge(
+        &mut out,
+        "bbctl_agent_workers_connected",
+        "Workers connected to this master.",
+        workers as f64,
+    );
     gauge(
         &mut out,
         "bbctl_agent_wamp_connected",
@@ -95,8 +125,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         f64::from(u8::from(state.hub().wamp_connected())),
     );
     // Drain state is reserved for the drain feature: 0 = not draining.
-    gauge(&mut out, "bbctl_agent_draining", "1 while a drain is in progress.", 0.0);
-    gauge(&mut out, "bbctl_agent_events_published", "Events published since start.", state.hub().last_seq() as f64);
+    gauge(
+        &mut out,
+        "bbctl_agent_draining",
+        "1 while a drain is in progress.",
+        0.0,
+    );
+    gauge(
+        &mut out,
+        "bbctl_agent_events_published",
+        "Events published since start.",
+        state.hub().last_seq() as f64,
+    );
     state.metrics().render_http(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

@@ -1,12 +1,13 @@
 //! `GET /v1/operations` and `GET /v1/audit`, newest first.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use bbctl_api::{AuditEntry, OperationResult};
 use serde::Deserialize;
 
 use crate::db::{audit, operations};
 use crate::error::AppResult;
+use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -22,15 +23,17 @@ fn default_limit() -> i64 {
 
 pub async fn operations(
     State(state): State<AppState>,
-    Query(q): Query<Limit>,
+    ApiQuery(q): ApiQuery<Limit>,
 ) -> AppResult<Json<Vec<OperationResult>>> {
     let limit = q.limit.clamp(1, 1000);
-    Ok(Json(state.db().run(move |c| operations::list(c, limit)).await?))
+    Ok(Json(
+        state.db().run(move |c| operations::list(c, limit)).await?,
+    ))
 }
 
 pub async fn audit(
     State(state): State<AppState>,
-    Query(q): Query<Limit>,
+    ApiQuery(q): ApiQuery<Limit>,
 ) -> AppResult<Json<Vec<AuditEntry>>> {
     let limit = q.limit.clamp(1, 1000);
     Ok(Json(state.db().run(move |c| audit::list(c, limit)).await?))

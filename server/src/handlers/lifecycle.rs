@@ -16,7 +16,9 @@ pub async fn create(
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(lifecycle::create(&state, requester(&headers, req.reason)).await?))
+    Ok(Json(
+        lifecycle::create(&state, requester(&headers, req.reason)).await?,
+    ))
 }
 
 pub async fn start(
@@ -24,7 +26,9 @@ pub async fn start(
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(lifecycle::start(&state, requester(&headers, req.reason)).await?))
+    Ok(Json(
+        lifecycle::start(&state, requester(&headers, req.reason)).await?,
+    ))
 }
 
 pub async fn stop(
@@ -32,7 +36,9 @@ pub async fn stop(
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<StopRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(lifecycle::stop(&state, req.mode, requester(&headers, req.reason)).await?))
+    Ok(Json(
+        lifecycle::stop(&state, req.mode, requester(&headers, req.reason)).await?,
+    ))
 }
 
 pub async fn reconfig(
@@ -40,5 +46,7 @@ pub async fn reconfig(
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(lifecycle::reconfig(&state, requester(&headers, req.reason)).await?))
+    Ok(Json(
+        lifecycle::reconfig(&state, requester(&headers, req.reason)).await?,
+    ))
 }

@@ -21,7 +21,9 @@ pub async fn builds(State(state): State<AppState>) -> AppResult<Json<Vec<BuildIn
     Ok(Json(topology::builds(&state).await?))
 }
 
-pub async fn buildrequests(State(state): State<AppState>) -> AppResult<Json<Vec<BuildRequestInfo>>> {
+pub async fn buildrequests(
+    State(state): State<AppState>,
+) -> AppResult<Json<Vec<BuildRequestInfo>>> {
     Ok(Json(topology::buildrequests(&state).await?))
 }
 

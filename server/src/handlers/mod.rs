@@ -25,5 +25,8 @@ pub fn actor(headers: &HeaderMap) -> Option<String> {
 }
 
 pub fn requester(headers: &HeaderMap, reason: Option<String>) -> Requester {
-    Requester { actor: actor(headers), reason }
+    Requester {
+        actor: actor(headers),
+        reason,
+    }
 }

@@ -25,7 +25,11 @@ impl IdentityCache {
 }
 
 /// Finds this master in `masters`: the cached id if present, else by name suffix.
-pub fn find<'a>(masters: &'a [Master], basedir: &Path, cache: &IdentityCache) -> Option<&'a Master> {
+pub fn find<'a>(
+    masters: &'a [Master],
+    basedir: &Path,
+    cache: &IdentityCache,
+) -> Option<&'a Master> {
     if let Some((id, _)) = cache.get()
         && let Some(m) = masters.iter().find(|m| m.masterid == id)
     {
@@ -45,7 +49,12 @@ mod tests {
     use super::*;
 
     fn m(id: i64, name: &str, active: bool) -> Master {
-        Master { masterid: id, name: name.into(), active, last_active: Some(id) }
+        Master {
+            masterid: id,
+            name: name.into(),
+            active,
+            last_active: Some(id),
+        }
     }
 
     #[test]
@@ -56,11 +65,22 @@ mod tests {
             m(3, "localhost:/srv/m10", true),
         ];
         let cache = IdentityCache::default();
-        assert_eq!(find(&masters, Path::new("/srv/m1"), &cache).unwrap().masterid, 2);
+        assert_eq!(
+            find(&masters, Path::new("/srv/m1"), &cache)
+                .unwrap()
+                .masterid,
+            2
+        );
         assert_eq!(cache.get().unwrap().0, 2);
         // Once cached, the id wins even if another row becomes active.
-        let later = vec![m(1, "localhost:/srv/m1", true), m(2, "other:/srv/m1", false)];
-        assert_eq!(find(&later, Path::new("/srv/m1"), &cache).unwrap().masterid, 2);
+        let later = vec![
+            m(1, "localhost:/srv/m1", true),
+            m(2, "other:/srv/m1", false),
+        ];
+        assert_eq!(
+            find(&later, Path::new("/srv/m1"), &cache).unwrap().masterid,
+            2
+        );
         assert!(find(&masters, Path::new("/srv/none"), &IdentityCache::default()).is_none());
     }
 }

@@ -66,7 +66,10 @@ pub async fn create(state: &AppState, who: Requester) -> AppResult<OperationResu
             "master basedir created",
             serde_json::json!({"state": MasterState::Stopped, "basedir": base}),
         );
-        Ok(OpSuccess { message: format!("created {base}"), log_lines: lines })
+        Ok(OpSuccess {
+            message: format!("created {base}"),
+            log_lines: lines,
+        })
     })
     .await
 }
@@ -76,7 +79,9 @@ pub async fn start(state: &AppState, who: Requester) -> AppResult<OperationResul
     let guard = operation::lock(state)?;
     let basedir = &state.config().master.basedir;
     if let Some(pid) = process::running_pid(basedir) {
-        return Err(AppError::conflict(format!("the master is already running (pid {pid})")));
+        return Err(AppError::conflict(format!(
+            "the master is already running (pid {pid})"
+        )));
     }
     if !is_master_dir(basedir) {
         return Err(AppError::conflict(format!(
@@ -115,8 +120,9 @@ async fn start_and_wait(state: &AppState) -> Result<OpSuccess, OpFailure> {
     if !out.success() {
         let mut lines: Vec<String> = out.output.lines().map(str::to_owned).collect();
         lines.extend(logs::failure_lines(&logs::read_since(&log, offset)));
-        return Err(failed(format!("buildbot start failed (exit {:?})", out.exit_code))
-            .with_lines(lines));
+        return Err(
+            failed(format!("buildbot start failed (exit {:?})", out.exit_code)).with_lines(lines),
+        );
     }
     let launched = Instant::now();
     let deadline = launched + cfg.master.start_timeout;
@@ -139,8 +145,10 @@ async fn start_and_wait(state: &AppState) -> Result<OpSuccess, OpFailure> {
                 )));
             }
         } else if text.contains("BuildMaster startup failed") {
-            return Err(failed("the master logged \"BuildMaster startup failed\"".into())
-                .with_lines(logs::failure_lines(&text)));
+            return Err(
+                failed("the master logged \"BuildMaster startup failed\"".into())
+                    .with_lines(logs::failure_lines(&text)),
+            );
         }
         if !alive && (seen_alive || launched.elapsed() > PID_GRACE) {
             return Err(failed("the master process exited during startup".into())
@@ -185,11 +193,16 @@ async fn signal_and_wait(pid: u32, mode: StopMode) -> Result<OpSuccess, OpFailur
     if let Err(e) = process::send_signal(pid, sig) {
         // The process may have exited between the check and the signal.
         if process::proc_state(pid) == process::ProcState::Alive {
-            return Err(OpFailure::new(ErrorCode::Internal, format!("cannot signal pid {pid}: {e}")));
+            return Err(OpFailure::new(
+                ErrorCode::Internal,
+                format!("cannot signal pid {pid}: {e}"),
+            ));
         }
     }
     if process::wait_exit(pid, timeout).await {
-        Ok(OpSuccess::new(format!("master stopped ({mode:?} stop, pid {pid})").to_lowercase()))
+        Ok(OpSuccess::new(
+            format!("master stopped ({mode:?} stop, pid {pid})").to_lowercase(),
+        ))
     } else {
         Err(OpFailure::new(
             ErrorCode::Timeout,
@@ -221,7 +234,10 @@ pub async fn reconfig(state: &AppState, who: Requester) -> AppResult<OperationRe
             if text.contains("configuration update complete") {
                 return Ok(OpSuccess::new("configuration update complete"));
             }
-            for verdict in ["configuration update aborted", "configuration update partially applied"] {
+            for verdict in [
+                "configuration update aborted",
+                "configuration update partially applied",
+            ] {
                 if text.contains(verdict) {
                     return Err(failed(format!("the master logged \"{verdict}\""))
                         .with_lines(logs::failure_lines(&text)));
@@ -232,8 +248,11 @@ pub async fn reconfig(state: &AppState, who: Requester) -> AppResult<OperationRe
                     .with_lines(logs::failure_lines(&text)));
             }
             if Instant::now() >= deadline {
-                return Err(OpFailure::new(ErrorCode::Timeout, "no reconfig verdict in twistd.log")
-                    .with_lines(logs::failure_lines(&text)));
+                return Err(OpFailure::new(
+                    ErrorCode::Timeout,
+                    "no reconfig verdict in twistd.log",
+                )
+                .with_lines(logs::failure_lines(&text)));
             }
             tokio::time::sleep(POLL).await;
         }
@@ -245,10 +264,20 @@ pub async fn reconfig(state: &AppState, who: Requester) -> AppResult<OperationRe
 fn set_phase(state: &AppState, phase: Option<MasterState>) {
     state.master().set_phase(phase);
     let running = process::running_pid(&state.config().master.basedir).is_some();
-    let now = phase.unwrap_or(if running { MasterState::Running } else { MasterState::Stopped });
+    let now = phase.unwrap_or(if running {
+        MasterState::Running
+    } else {
+        MasterState::Stopped
+    });
     state.hub().publish_agent(
         "agent.master_state",
-        format!("master {}", serde_json::to_value(now).unwrap_or_default().as_str().unwrap_or("?")),
+        format!(
+            "master {}",
+            serde_json::to_value(now)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or("?")
+        ),
         serde_json::json!({"state": now}),
     );
 }

@@ -19,7 +19,10 @@ pub struct OpSuccess {
 
 impl OpSuccess {
     pub fn new(message: impl Into<String>) -> Self {
-        OpSuccess { message: message.into(), log_lines: Vec::new() }
+        OpSuccess {
+            message: message.into(),
+            log_lines: Vec::new(),
+        }
     }
 }
 
@@ -32,7 +35,11 @@ pub struct OpFailure {
 
 impl OpFailure {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        OpFailure { code, message: message.into(), log_lines: Vec::new() }
+        OpFailure {
+            code,
+            message: message.into(),
+            log_lines: Vec::new(),
+        }
     }
 
     pub fn with_lines(mut self, lines: Vec<String>) -> Self {

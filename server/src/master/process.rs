@@ -21,7 +21,11 @@ pub enum ProcState {
 
 /// The pid written by twistd into `<basedir>/twistd.pid`, if the file holds one.
 pub fn read_pid(basedir: &Path) -> Option<u32> {
-    std::fs::read_to_string(basedir.join("twistd.pid")).ok()?.trim().parse().ok()
+    std::fs::read_to_string(basedir.join("twistd.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The state of `pid` from `/proc/<pid>/stat`.
@@ -47,9 +51,10 @@ pub fn running_pid(basedir: &Path) -> Option<u32> {
     if proc_state(pid) != ProcState::Alive {
         return None;
     }
-    if let (Ok(cwd), Ok(base)) =
-        (std::fs::read_link(format!("/proc/{pid}/cwd")), basedir.canonicalize())
-        && cwd != base
+    if let (Ok(cwd), Ok(base)) = (
+        std::fs::read_link(format!("/proc/{pid}/cwd")),
+        basedir.canonicalize(),
+    ) && cwd != base
     {
         return None;
     }
@@ -157,7 +162,11 @@ pub async fn run_buildbot(
     };
     let mut output = std::fs::read_to_string(out.path()).unwrap_or_default();
     output.push_str(&std::fs::read_to_string(err.path()).unwrap_or_default());
-    Ok(CommandOutput { exit_code, output, timed_out })
+    Ok(CommandOutput {
+        exit_code,
+        output,
+        timed_out,
+    })
 }
 
 #[cfg(test)]
@@ -184,7 +193,11 @@ mod tests {
     #[test]
     fn a_live_pid_in_another_directory_is_not_this_master() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("twistd.pid"), std::process::id().to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("twistd.pid"),
+            std::process::id().to_string(),
+        )
+        .unwrap();
         assert_eq!(running_pid(dir.path()), None);
     }
 

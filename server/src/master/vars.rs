@@ -11,14 +11,18 @@ use crate::fsutil::write_atomic;
 /// The JSON object written to the vars file.
 pub fn vars_json(config: &AgentConfig) -> serde_json::Value {
     let mut vars = config.master.vars.clone();
-    vars.insert("agent_name".into(), serde_json::Value::String(config.name.clone()));
+    vars.insert(
+        "agent_name".into(),
+        serde_json::Value::String(config.name.clone()),
+    );
     serde_json::Value::Object(vars)
 }
 
 /// Writes the vars file into `dir` atomically; returns its absolute path.
 pub fn write_vars_file(config: &AgentConfig, dir: &Path) -> std::io::Result<PathBuf> {
     let path = std::path::absolute(dir.join(VARS_FILE_NAME))?;
-    let mut text = serde_json::to_string_pretty(&vars_json(config)).map_err(std::io::Error::other)?;
+    let mut text =
+        serde_json::to_string_pretty(&vars_json(config)).map_err(std::io::Error::other)?;
     text.push('\n');
     write_atomic(&path, text.as_bytes())?;
     Ok(path)

@@ -11,12 +11,20 @@ pub struct VersionCache(Mutex<HashMap<PathBuf, String>>);
 impl VersionCache {
     /// The Buildbot version of `buildbot`, e.g. `4.3.0`; `None` if it cannot be run.
     pub async fn get(&self, buildbot: &Path) -> Option<String> {
-        if let Some(v) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(buildbot) {
+        if let Some(v) = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(buildbot)
+        {
             return Some(v.clone());
         }
         let out = tokio::time::timeout(
             Duration::from_secs(20),
-            tokio::process::Command::new(buildbot).arg("--version").kill_on_drop(true).output(),
+            tokio::process::Command::new(buildbot)
+                .arg("--version")
+                .kill_on_drop(true)
+                .output(),
         )
         .await
         .ok()?

@@ -29,7 +29,10 @@ pub fn build(b: &Build, snap: &Snapshot) -> BuildInfo {
         number: b.number,
         workerid: b.workerid,
         worker_name: b.workerid.and_then(|id| {
-            snap.workers.iter().find(|w| w.workerid == id).map(|w| w.name.clone())
+            snap.workers
+                .iter()
+                .find(|w| w.workerid == id)
+                .map(|w| w.name.clone())
         }),
         masterid: b.masterid,
         started_at: b.started_at,

@@ -21,8 +21,16 @@ pub use snapshot::Snapshot;
 /// The process part, from `twistd.pid` and `/proc`.
 pub fn process_info(state: &AppState) -> ProcessInfo {
     match process::running_pid(&state.config().master.basedir) {
-        Some(pid) => ProcessInfo { running: true, pid: Some(pid), uptime_secs: process::uptime_secs(pid) },
-        None => ProcessInfo { running: false, pid: None, uptime_secs: None },
+        Some(pid) => ProcessInfo {
+            running: true,
+            pid: Some(pid),
+            uptime_secs: process::uptime_secs(pid),
+        },
+        None => ProcessInfo {
+            running: false,
+            pid: None,
+            uptime_secs: None,
+        },
     }
 }
 
@@ -93,9 +101,15 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
 /// The snapshot and this master's id, or 502/409 when either is unavailable.
 async fn snapshot_with_id(state: &AppState) -> AppResult<(Snapshot, i64)> {
     let snap = Snapshot::fetch(state.rest()).await?;
-    let id = identity::find(&snap.masters, &state.config().master.basedir, &state.master().identity)
-        .map(|m| m.masterid)
-        .ok_or_else(|| AppError::conflict("this master is not (yet) known to Buildbot; start it first"))?;
+    let id = identity::find(
+        &snap.masters,
+        &state.config().master.basedir,
+        &state.master().identity,
+    )
+    .map(|m| m.masterid)
+    .ok_or_else(|| {
+        AppError::conflict("this master is not (yet) known to Buildbot; start it first")
+    })?;
     Ok((snap, id))
 }
 
@@ -118,8 +132,16 @@ pub async fn fleet(state: &AppState) -> AppResult<FleetView> {
     let snap = Snapshot::fetch(state.rest()).await?;
     Ok(FleetView {
         masters: snap.masters.iter().map(convert::master).collect(),
-        workers: snap.workers.iter().map(|w| convert::worker(w, &snap)).collect(),
-        builds: snap.builds.iter().map(|b| convert::build(b, &snap)).collect(),
+        workers: snap
+            .workers
+            .iter()
+            .map(|w| convert::worker(w, &snap))
+            .collect(),
+        builds: snap
+            .builds
+            .iter()
+            .map(|b| convert::build(b, &snap))
+            .collect(),
         unclaimed_requests: snap.requests.iter().filter(|r| !r.claimed).count() as i64,
     })
 }

@@ -27,7 +27,10 @@ impl Snapshot {
             masters: masters?,
             workers: workers?,
             builds: builds?.into_iter().filter(|b| !b.complete).collect(),
-            builder_names: builders?.into_iter().map(|b| (b.builderid, b.name)).collect(),
+            builder_names: builders?
+                .into_iter()
+                .map(|b| (b.builderid, b.name))
+                .collect(),
             requests: requests?.into_iter().filter(|r| !r.complete).collect(),
         })
     }

@@ -1,0 +1,270 @@
+//! The `haproxy` hook against a real HAProxy (Debian 2.6, `/usr/sbin/haproxy`) started from a
+//! generated config: two echo servers stand in for masters, clients stand in for workers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::lb::test_support::{Client, EchoServer};
+use crate::lb::{LbConfig, build};
+
+/// A private HAProxy: `-db` in the foreground, killed when dropped.
+struct Haproxy {
+    child: Child,
+    dir: tempfile::TempDir,
+    frontend: SocketAddr,
+    tcp_api: SocketAddr,
+}
+
+fn haproxy_binary() -> PathBuf {
+    let candidates = [
+        PathBuf::from("/usr/sbin/haproxy"),
+        PathBuf::from("/usr/local/sbin/haproxy"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!("haproxy not found (/usr/sbin/haproxy): run scripts/install-deps")
+        })
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+impl Haproxy {
+    async fn start(s1: SocketAddr, s2: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (frontend, tcp_api) = (free_port(), free_port());
+        let cfg = format!(
+            "global\n\
+             \x20   stats socket {sock} level admin\n\
+             \x20   stats socket ipv4@{tcp_api} level admin\n\
+             \x20   nbthread 1\n\
+             defaults\n\
+             \x20   mode tcp\n\
+             \x20   timeout connect 2s\n\
+             \x20   timeout client 15m\n\
+             \x20   timeout server 15m\n\
+             frontend workers\n\
+             \x20   bind {frontend}\n\
+             \x20   default_backend masters\n\
+             backend masters\n\
+             \x20   balance roundrobin\n\
+             \x20   server s1 {s1} check inter 1s fall 2 rise 2\n\
+             \x20   server s2 {s2} check inter 1s fall 2 rise 2\n",
+            sock = dir.path().join("admin.sock").display(),
+        );
+        let cfg_path = dir.path().join("haproxy.cfg");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let log = std::fs::File::create(dir.path().join("haproxy.log")).unwrap();
+        let child = Command::new(haproxy_binary())
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn haproxy");
+        let mut haproxy = Haproxy {
+            child,
+            dir,
+            frontend,
+            tcp_api,
+        };
+        haproxy.wait_until_up(&["s1", "s2"]).await;
+        haproxy
+    }
+
+    fn socket(&self) -> HaproxySocket {
+        HaproxySocket::Unix(self.dir.path().join("admin.sock"))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("haproxy.log")).unwrap_or_default()
+    }
+
+    /// Waits until the servers are up by HAProxy's own account (health checks passed).
+    async fn wait_until_up(&mut self, servers: &[&str]) {
+        let client = RuntimeClient::new(self.socket());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("haproxy exited ({status}):\n{}", self.log());
+            }
+            let mut up = 0;
+            for s in servers {
+                if client
+                    .server_state("masters", s)
+                    .await
+                    .is_ok_and(|st| st.is_up())
+                {
+                    up += 1;
+                }
+            }
+            if up == servers.len() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "servers not up in 10 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn closes_one_worker_session_and_keeps_the_others() {
+    let (m1, m2) = (EchoServer::start().await, EchoServer::start().await);
+    let haproxy = Haproxy::start(m1.addr, m2.addr).await;
+    let hook = HaproxyHook::new(haproxy.socket(), "masters".into(), "s1".into());
+
+    let tags = ["c0", "c1", "c2", "c3"];
+    let mut clients = Vec::new();
+    for tag in tags {
+        clients.push(
+            Client::connect(haproxy.frontend, tag)
+                .await
+                .expect("through haproxy"),
+        );
+    }
+    let on_m1: Vec<usize> = (0..tags.len())
+        .filter(|i| m1.attach_of(tags[*i]).is_some())
+        .collect();
+    assert_eq!(on_m1.len(), 2, "roundrobin puts two of four on s1");
+    let victim = on_m1[0];
+    // Exactly what the master would have logged: the peer of the connection it accepted.
+    let attach = m1.attach_of(tags[victim]).unwrap();
+    let session = hook
+        .find_session(&attach)
+        .await
+        .unwrap()
+        .expect("listed by show sess all");
+    assert_eq!(
+        session.backend_addr.map(|a| a.port()),
+        Some(attach.peer_port)
+    );
+    assert_eq!(session.server_addr, Some(m1.addr));
+
+    let outcome = hook.close_worker_session(&attach).await.unwrap();
+    assert_eq!(
+        outcome,
+        CloseOutcome::Closed {
+            session: session.id.clone()
+        }
+    );
+    assert!(
+        clients[victim].sees_close().await,
+        "the handed-off worker's connection must end"
+    );
+    for (i, client) in clients.iter_mut().enumerate().filter(|(i, _)| *i != victim) {
+        assert!(
+            client.echo("still there").await,
+            "client {i} must keep its session"
+        );
+    }
+
+    let err = hook.close_worker_session(&attach).await.unwrap_err();
+    assert!(matches!(err, LbError::SessionNotFound { .. }), "{err}");
+    // A session on the other server is not this master's to close.
+    let other = (0..tags.len()).find(|i| !on_m1.contains(i)).unwrap();
+    let err = hook
+        .close_worker_session(&m2.attach_of(tags[other]).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LbError::SessionNotFound { .. }), "{err}");
+    assert!(clients[other].echo("untouched").await);
+}
+
+#[tokio::test]
+async fn maint_and_ready_round_trip_over_the_tcp_api() {
+    let (m1, m2) = (EchoServer::start().await, EchoServer::start().await);
+    let mut haproxy = Haproxy::start(m1.addr, m2.addr).await;
+    let cfg = LbConfig::Haproxy {
+        runtime_socket: HaproxySocket::Tcp(haproxy.tcp_api.to_string()),
+        backend: "masters".into(),
+        server: "s1".into(),
+    };
+    let hook = build(&cfg).await.unwrap();
+    assert_eq!(hook.kind(), "haproxy");
+    assert_eq!(hook.routing_state().await.unwrap(), Routing::Ready);
+
+    let mut kept = Vec::new();
+    for tag in ["k0", "k1"] {
+        kept.push(Client::connect(haproxy.frontend, tag).await.unwrap());
+    }
+    assert!(m1.attach_of("k0").is_some() || m1.attach_of("k1").is_some());
+
+    hook.stop_routing().await.unwrap();
+    hook.stop_routing().await.unwrap();
+    assert_eq!(hook.routing_state().await.unwrap(), Routing::Maint);
+    for tag in ["n0", "n1", "n2"] {
+        let mut c = Client::connect(haproxy.frontend, tag)
+            .await
+            .expect("routed to s2");
+        assert!(c.echo("x").await);
+        assert!(
+            m1.attach_of(tag).is_none() && m2.attach_of(tag).is_some(),
+            "{tag} reached s1 in maint"
+        );
+    }
+    for c in &mut kept {
+        assert!(c.echo("maint keeps existing sessions").await);
+    }
+
+    hook.resume_routing().await.unwrap();
+    assert_eq!(hook.routing_state().await.unwrap(), Routing::Ready);
+    haproxy.wait_until_up(&["s1"]).await;
+    let mut reached_s1 = false;
+    for tag in ["r0", "r1", "r2"] {
+        let _c = Client::connect(haproxy.frontend, tag).await.unwrap();
+        reached_s1 |= m1.attach_of(tag).is_some();
+    }
+    assert!(reached_s1, "s1 gets new connections after resume");
+}
+
+#[tokio::test]
+async fn unknown_backend_or_server_is_a_typed_error() {
+    let (m1, m2) = (EchoServer::start().await, EchoServer::start().await);
+    let haproxy = Haproxy::start(m1.addr, m2.addr).await;
+    let no_server = HaproxyHook::new(haproxy.socket(), "masters".into(), "nope".into());
+    for err in [
+        no_server.stop_routing().await.unwrap_err(),
+        no_server.routing_state().await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, LbError::NoSuchServer { ref server, .. } if server == "nope"),
+            "{err}"
+        );
+    }
+    let no_backend = HaproxyHook::new(haproxy.socket(), "nope".into(), "s1".into());
+    for err in [
+        no_backend.resume_routing().await.unwrap_err(),
+        no_backend.routing_state().await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, LbError::NoSuchServer { ref backend, .. } if backend == "nope"),
+            "{err}"
+        );
+    }
+    let missing = RuntimeClient::new(HaproxySocket::Unix(haproxy.dir.path().join("absent.sock")));
+    let err = missing.command("show info").await.unwrap_err();
+    assert!(matches!(err, LbError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("absent.sock"), "{err}");
+}

@@ -1,0 +1,14 @@
+//! Integration tests of the agent's HTTP API: in-process through the router and over TCP on
+//! 127.0.0.1:0, with a fake Buildbot REST API where the master is not the point, and against
+//! a real single Buildbot master (`real_master`) where it is.
+
+mod auth;
+mod cli;
+mod configs;
+mod events;
+mod health;
+mod helpers;
+mod history;
+mod openapi;
+mod real_master;
+mod topology;
