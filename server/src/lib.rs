@@ -17,6 +17,7 @@ pub mod events;
 pub mod extract;
 pub mod fsutil;
 pub mod handlers;
+pub mod lb;
 pub mod master;
 pub mod metrics;
 pub mod routes;

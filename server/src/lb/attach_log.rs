@@ -30,6 +30,8 @@ pub struct WorkerAttach {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogEvent {
     Attach(WorkerAttach),
+    /// `Worker NAME attached to BUILDER`: the attach handshake completed (one line per builder).
+    Settled(String),
     /// `Worker.detached(NAME)`: the master noticed the connection end.
     Detach(String),
 }
@@ -48,6 +50,11 @@ pub fn parse_line(line: &str) -> Option<LogEvent> {
                 peer_port,
             })
         });
+    }
+    if let Some(start) = line.find("] Worker ").map(|i| i + "] Worker ".len())
+        && let Some((name, _builder)) = line[start..].split_once(" attached to ")
+    {
+        return (!name.is_empty()).then(|| LogEvent::Settled(name.to_owned()));
     }
     let start = line.find("] Worker.detached(")? + "] Worker.detached(".len();
     let name = line[start..].strip_suffix(')')?;
@@ -86,6 +93,8 @@ pub struct AttachState {
     attaches: HashMap<String, WorkerAttach>,
     /// Workers whose latest event is a detach.
     detached: std::collections::HashSet<String>,
+    /// Workers whose latest attach completed its handshake.
+    settled: std::collections::HashSet<String>,
 }
 
 impl AttachState {
@@ -94,9 +103,14 @@ impl AttachState {
             match event {
                 LogEvent::Attach(a) => {
                     self.detached.remove(&a.worker);
+                    self.settled.remove(&a.worker);
                     self.attaches.insert(a.worker.clone(), a);
                 }
+                LogEvent::Settled(worker) => {
+                    self.settled.insert(worker);
+                }
                 LogEvent::Detach(worker) => {
+                    self.settled.remove(&worker);
                     self.detached.insert(worker);
                 }
             }
@@ -112,6 +126,15 @@ impl AttachState {
     /// worker reconnects before the old connection is noticed dead, the order can interleave.
     pub fn detached_since_attach(&self, worker: &str) -> bool {
         self.detached.contains(worker)
+    }
+
+    /// Whether the latest attach of `worker` completed (`Worker NAME attached to BUILDER`).
+    /// Close a session only once it has: Buildbot 4.3.0 wedges when a connection drops during the
+    /// handshake (`worker NAME cannot attach` … `DeadReferenceError: Calling Stale Broker`; the
+    /// master's clean shutdown then waits forever in "waiting for worker to finish
+    /// disconnecting"). A worker configured on no builder never logs this line.
+    pub fn is_settled(&self, worker: &str) -> bool {
+        self.settled.contains(worker)
     }
 
     pub fn attaches(&self) -> &HashMap<String, WorkerAttach> {
@@ -209,6 +232,7 @@ mod tests {
             events,
             vec![
                 LogEvent::Attach(attach("w1", "127.0.0.1", 34578)),
+                LogEvent::Settled("w1".into()),
                 LogEvent::Attach(attach("w2", "127.0.0.1", 34598)),
                 LogEvent::Detach("w1".into()),
                 LogEvent::Attach(attach("w1", "127.0.0.1", 51650)),
@@ -229,6 +253,31 @@ mod tests {
         state.feed(REAL_LOG);
         assert!(!state.detached_since_attach("w1"));
         assert!(state.detached_since_attach("w2"));
+        // w1's first attach settled; its second (and w3's) has not logged completion.
+        assert!(!state.is_settled("w1") && !state.is_settled("w2") && !state.is_settled("w3"));
+        state.feed(SETTLED_W3);
+        assert!(state.is_settled("w3"));
+    }
+
+    /// A complete attach handshake and a broken one, from the same real master.
+    const SETTLED_W3: &str = "\
+2026-11-23 13:48:03+0000 [Broker,1,::1] Got workerinfo from 'w3'
+2026-11-23 13:48:03+0000 [-] bot attached
+2026-11-23 13:48:03+0000 [Broker,1,::1] Worker w3 attached to b
+";
+
+    #[test]
+    fn a_failed_handshake_is_not_settled() {
+        let text = "\
+2026-11-23 13:58:18+0000 [Broker,5,::1] worker 'w2' attaching from IPv6Address(type='TCP', host='::1', port=44192, flowInfo=0, scopeID=0)
+2026-11-23 13:58:18+0000 [Broker,5,::1] Got workerinfo from 'w2'
+2026-11-23 13:58:18+0000 [-] bot attached
+2026-11-23 13:58:18+0000 [-] worker w2 cannot attach
+";
+        let mut state = AttachState::default();
+        state.feed(text);
+        assert_eq!(state.latest("w2"), Some(&attach("w2", "::1", 44192)));
+        assert!(!state.is_settled("w2"));
     }
 
     #[test]
