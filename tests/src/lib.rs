@@ -12,6 +12,7 @@
 //! (`cargo build -p bbctl-agent -p bbctl`, which `scripts/test` does first): a test cannot run
 //! cargo itself while `cargo test` holds the build lock.
 
+pub mod agent_client;
 mod buildbot;
 mod fleet;
 mod info;

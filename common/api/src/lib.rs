@@ -16,12 +16,14 @@ mod config;
 mod drain;
 mod error;
 mod events;
+mod fleet;
 mod topology;
 
 pub use config::*;
 pub use drain::*;
 pub use error::*;
 pub use events::*;
+pub use fleet::*;
 pub use topology::*;
 
 /// The API version served under `/v1`. Bumped on any incompatible change of a wire type.

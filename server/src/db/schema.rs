@@ -47,6 +47,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    fleet_lease (id) {
+        id -> BigInt,
+        holder -> Text,
+        reason -> Text,
+        kind -> Text,
+        acquired_at -> Double,
+        renewed_at -> Double,
+        expires_at -> Double,
+    }
+}
+
+diesel::table! {
     operations (id) {
         id -> BigInt,
         kind -> Text,
@@ -60,10 +72,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    upgrades (id) {
+        id -> Text,
+        version -> BigInt,
+        doc -> Text,
+        created_at -> Double,
+        updated_at -> Double,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     active_config,
     audit_log,
     config_versions,
     drains,
+    fleet_lease,
     operations,
+    upgrades,
 );

@@ -1,0 +1,2 @@
+DROP TABLE upgrades;
+DROP TABLE fleet_lease;
