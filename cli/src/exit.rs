@@ -12,19 +12,22 @@ pub enum Exit {
     Partial = 3,
     DeadlinePassed = 4,
     Refused = 5,
+    /// `upgrade`: rolled back; the old masters serve as before.
+    RolledBack = 6,
 }
 
 impl Exit {
     /// How bad an outcome is when several agents end differently: the worst one wins
-    /// (failed > refused > deadline passed > partial > ok).
+    /// (failed > usage > rolled back > refused > deadline passed > partial > ok).
     fn severity(self) -> u8 {
         match self {
             Exit::Ok => 0,
             Exit::Partial => 1,
             Exit::DeadlinePassed => 2,
             Exit::Refused => 3,
-            Exit::Usage => 4,
-            Exit::Failed => 5,
+            Exit::RolledBack => 4,
+            Exit::Usage => 5,
+            Exit::Failed => 6,
         }
     }
 

@@ -21,6 +21,9 @@ def parser():
                    help="the master.cfg copied into every slot (default: scripts/fleet-configs/master.cfg)")
     u.add_argument("--start-via", choices=["agent", "direct"], default=os.environ.get("BBCTL_FLEET_START_VIA", "agent"),
                    help="start masters through their agent (default) or directly (fallback)")
+    u.add_argument("--lb-hook", choices=["haproxy", "relay"], default="haproxy",
+                   help="the agents' load-balancer hook: drive HAProxy's runtime API (default), or relay "
+                        "the worker port through the agent (HAProxy then targets the agents' relay ports)")
     u.add_argument("--no-build", action="store_true", help="do not run cargo build (use the binaries already built)")
     u.add_argument("--keep-on-failure", action="store_true", help="leave what started running when up fails")
 

@@ -15,10 +15,18 @@ from .common import HOST, say, wait_until, write_file
 BACKEND = "masters"
 
 
+def target_port(slot, fleet):
+    """Where HAProxy sends a slot's workers: the master's worker port, or with `--lb-hook relay`
+    the agent's relay port (the agent relays to the master)."""
+    if fleet.get("lb_hook") == "relay":
+        return slot["relay_port"]
+    return slot["worker_port"]
+
+
 def config(fleet):
     lb = fleet["load_balancer"]
     servers = "".join(
-        f"    server {s['name']} {HOST}:{s['worker_port']} check inter 1s fall 2 rise 2\n" for s in fleet["masters"]
+        f"    server {s['name']} {HOST}:{target_port(s, fleet)} check inter 1s fall 2 rise 2\n" for s in fleet["masters"]
     )
     return (
         "# HAProxy for the local bbctl fleet, written by scripts/fleet up\n"

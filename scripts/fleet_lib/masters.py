@@ -45,6 +45,18 @@ def create_basedirs(fleet, master_cfg, log):
         shutil.copyfile(master_cfg, os.path.join(slot["basedir"], "master.cfg"))
 
 
+def lb_hook(slot, fleet):
+    """The agent's [load_balancer] table for the fleet's hook (`up --lb-hook`)."""
+    if fleet.get("lb_hook") == "relay":
+        return {"kind": "relay", "listen": f"{HOST}:{slot['relay_port']}", "target": f"{HOST}:{slot['worker_port']}"}
+    return {
+        "kind": "haproxy",
+        "runtime_socket": fleet["load_balancer"]["runtime_socket"],
+        "backend": fleet["load_balancer"]["backend"],
+        "server": slot["name"],
+    }
+
+
 def write_agent_config(slot, fleet):
     top = {
         "name": slot["name"],
@@ -65,12 +77,7 @@ def write_agent_config(slot, fleet):
         + toml_table(None, top) + "\n" + toml_table("master", master) + "\n"
         + toml_table("master.vars", master_vars(slot, fleet)) + "\n"
         + toml_table("wamp", {"router_url": fleet["router_url"], "realm": fleet["realm"]}) + "\n"
-        + toml_table("load_balancer", {
-            "kind": "haproxy",
-            "runtime_socket": fleet["load_balancer"]["runtime_socket"],
-            "backend": fleet["load_balancer"]["backend"],
-            "server": slot["name"],
-        })
+        + toml_table("load_balancer", lb_hook(slot, fleet))
     )
     write_file(slot["agent_config"], text, mode=0o600)
 

@@ -3,7 +3,7 @@
 A fleet uses one block of 100 ports starting at its port base P:
 P+0 PostgreSQL, P+1 crossbar (WAMP), P+2 HAProxy (the workers' address), and for slot i (0-based,
 masters first, then standby slots) P+10+i the master's www/REST port, P+40+i its worker (PB) port
-and P+70+i its bbctl agent. Without --port-base a block is picked at random among free ones and
+and P+70+i its bbctl agent; P+3+i is the agent's relay port (slots 0-6, `--lb-hook relay`). Without --port-base a block is picked at random among free ones and
 claimed in a shared lock-protected directory, so that fleets started at the same time never pick
 the same block. Automatic blocks stay below the kernel's ephemeral range (ip_local_port_range,
 32768-60999 by default), where outgoing connections would grab ports between our check and our
@@ -22,6 +22,8 @@ from .common import HOST, FleetError
 
 BLOCK = 100
 MAX_SLOTS = 30
+# P+3..P+9: the agents' relay ports of the first 7 slots (`up --lb-hook relay`).
+RELAY_SLOTS = 7
 AUTO_RANGE = (20000, 32000)
 CLAIMS = Path(tempfile.gettempdir()) / "bbctl-fleet-ports"
 
@@ -32,6 +34,9 @@ def layout(base, slots):
         raise FleetError(f"at most {MAX_SLOTS} masters + standby slots per fleet (asked for {slots})")
     ports = {"postgres": base, "router": base + 1, "load_balancer": base + 2}
     for i in range(slots):
+        if i < RELAY_SLOTS:
+            # The agent's relay port (used with `up --lb-hook relay`).
+            ports[f"slot{i}.relay"] = base + 3 + i
         ports[f"slot{i}.www"] = base + 10 + i
         ports[f"slot{i}.pb"] = base + 40 + i
         ports[f"slot{i}.agent"] = base + 70 + i

@@ -60,6 +60,7 @@ def skeleton(fleet_dir, args, base):
         "dir": str(fleet_dir),
         "port_base": base,
         "start_via": args.start_via,
+        "lb_hook": args.lb_hook,
         "token_file": str(token_file),
         "inventory": str(fleet_dir / "bbctl.toml"),
         "buildbot_venv": str(buildbot_venv()),
@@ -96,6 +97,7 @@ def skeleton(fleet_dir, args, base):
             "rest_url": f"http://{HOST}:{p[f'slot{i}.www']}/",
             "www_port": p[f"slot{i}.www"],
             "worker_port": p[f"slot{i}.pb"],
+            "relay_port": p.get(f"slot{i}.relay"),
             "basedir": str(fleet_dir / "masters" / name),
             "master_pid": None,
         })
@@ -213,6 +215,8 @@ def run(args):
     fleet_dir = Path(args.dir).resolve()
     if args.masters < 1 or args.standby < 0 or args.workers < 0:
         raise FleetError("need --masters >= 1, --standby >= 0, --workers >= 0")
+    if args.lb_hook == "relay" and args.masters + args.standby > ports.RELAY_SLOTS:
+        raise FleetError(f"--lb-hook relay supports at most {ports.RELAY_SLOTS} masters + standby slots")
     state.prepare_dir(fleet_dir)
     started = time.monotonic()
     install_deps()

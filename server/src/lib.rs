@@ -12,6 +12,7 @@ pub mod buildbot;
 pub mod config;
 pub mod configs;
 pub mod db;
+pub mod drain;
 pub mod error;
 pub mod events;
 pub mod extract;

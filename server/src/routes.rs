@@ -4,9 +4,11 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
-use crate::handlers::{configs, events, health, history, lifecycle, master, version};
+use crate::handlers::{
+    configs, drain, events, fleet_docs, health, history, lifecycle, master, version,
+};
 use crate::state::AppState;
 use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, metrics};
 
@@ -39,7 +41,23 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::stream))
         .route("/operations", get(history::operations))
         .route("/audit", get(history::audit))
+        // Fleet lease and upgrade journals (upgrade issue), kept on the coordinator agent.
+        .route(
+            "/lease",
+            put(fleet_docs::put_lease)
+                .get(fleet_docs::get_lease)
+                .delete(fleet_docs::delete_lease),
+        )
+        .route("/upgrades", get(fleet_docs::list_upgrades))
+        .route(
+            "/upgrades/{id}",
+            put(fleet_docs::put_upgrade).get(fleet_docs::get_upgrade),
+        )
         // DRAIN (drain issue): `/drain` GET/POST/DELETE routes go here.
+        .route(
+            "/drain",
+            get(drain::get).post(drain::start).delete(drain::cancel),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

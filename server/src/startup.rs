@@ -31,13 +31,20 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
             "operations left unfinished by a previous agent marked failed"
         );
     }
-    Ok(AppState::new(config, db))
+    let lb_config = crate::drain::lb_config(&config.load_balancer)?;
+    let state = AppState::new(config, db);
+    // The relay hook binds the worker port here: it must run before the master's workers come.
+    let hook = crate::lb::build(&lb_config).await?;
+    state.drain().set_lb(hook);
+    Ok(state)
 }
 
 /// Background tasks: the polling event source (active while WAMP is not connected) and the
 /// WAMP source. They end when `state`'s tasks are aborted (the returned handles).
 pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![tokio::spawn(polling::run(state.clone()))];
+    // A drain a previous agent left running resumes from its saved state (docs/drain.md).
+    tasks.push(tokio::spawn(crate::drain::resume(state.clone())));
     // WAMP SOURCE WIRING POINT: with a `[wamp]` section, the WAMP source subscribes to the
     // router and keeps `hub.set_wamp_connected` true while its session is up; the polling
     // source pauses meanwhile.

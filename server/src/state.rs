@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::buildbot::{BuildbotApi, RestClient};
 use crate::config::AgentConfig;
 use crate::db::Db;
+use crate::drain::DrainRuntime;
 use crate::events::EventHub;
 use crate::master::MasterRuntime;
 use crate::metrics::Metrics;
@@ -22,6 +23,7 @@ struct Inner {
     rest: Arc<dyn BuildbotApi>,
     metrics: Metrics,
     master: MasterRuntime,
+    drain: DrainRuntime,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
                 rest,
                 metrics: Metrics::default(),
                 master: MasterRuntime::default(),
+                drain: DrainRuntime::default(),
             }),
         }
     }
@@ -68,5 +71,10 @@ impl AppState {
 
     pub fn master(&self) -> &MasterRuntime {
         &self.inner.master
+    }
+
+    /// The drain's runtime side (load-balancer hook, current drain, its task).
+    pub fn drain(&self) -> &DrainRuntime {
+        &self.inner.drain
     }
 }

@@ -50,13 +50,18 @@ impl AgentClient {
         body: Option<&Value>,
     ) -> Result<(u16, Value)> {
         let url = self.url(path);
-        let mut req = self.http.request(method.clone(), &url).bearer_auth(&self.token);
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             req = req.json(body);
         }
         let resp = req.send().with_context(|| format!("{method} {url}"))?;
         let status = resp.status().as_u16();
-        let text = resp.text().with_context(|| format!("{method} {url}: body"))?;
+        let text = resp
+            .text()
+            .with_context(|| format!("{method} {url}: body"))?;
         let json = if text.trim().is_empty() {
             Value::Null
         } else {
@@ -89,9 +94,17 @@ impl AgentClient {
     /// An open endpoint (`/healthz`, `/readyz`): status and body.
     pub fn open_get(&self, path: &str) -> Result<(u16, Value)> {
         let url = self.url(path);
-        let resp = self.http.get(&url).send().with_context(|| format!("GET {url}"))?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .with_context(|| format!("GET {url}"))?;
         let status = resp.status().as_u16();
-        Ok((status, resp.json().with_context(|| format!("GET {url}: not JSON"))?))
+        Ok((
+            status,
+            resp.json()
+                .with_context(|| format!("GET {url}: not JSON"))?,
+        ))
     }
 
     /// Subscribes to `GET /v1/events` (live events only, from now on).

@@ -134,6 +134,11 @@ impl Fleet {
     /// `scripts/fleet up` in a new temporary directory; returns when every master is active and
     /// every worker connected.
     pub fn up(opts: FleetOptions) -> Result<Fleet> {
+        Self::up_with_args(opts, &[])
+    }
+
+    /// Like [`Fleet::up`], with extra `scripts/fleet up` arguments (e.g. `["--lb-hook", "relay"]`).
+    pub fn up_with_args(opts: FleetOptions, extra: &[&str]) -> Result<Fleet> {
         let dir = tempfile::Builder::new()
             .prefix("bbctl-e2e-")
             .tempdir()
@@ -150,7 +155,7 @@ impl Fleet {
             opts.standby.to_string(),
             opts.workers.to_string(),
         );
-        let output = run_script(&[
+        let mut args = vec![
             "up",
             "--dir",
             &path,
@@ -161,7 +166,9 @@ impl Fleet {
             "--workers",
             &w,
             "--no-build",
-        ])?;
+        ];
+        args.extend_from_slice(extra);
+        let output = run_script(&args)?;
         if !output.status.success() {
             let kept = dir.keep();
             bail!(

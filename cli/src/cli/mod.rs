@@ -5,6 +5,7 @@
 //! modules (`crate::commands`) hold the behaviour; this one only says what can be typed.
 
 mod duration;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use duration::parse_duration;
+#[allow(unused_imports)] // build.rs compiles this module without the command code.
+pub use upgrade::{Strategy, UpgradeAction, UpgradeArgs, UpgradeIdArgs};
 
 /// The exit codes, shown at the end of `bbctl --help` and in the man page.
 pub const EXIT_CODES_HELP: &str = "\
@@ -22,7 +25,10 @@ Exit codes:
   3  partial: some agents could not be reached (their rows say `unreachable`)
   4  a drain deadline passed before the master drained
   5  refused: conflict with the current state (409), or a destructive command without --yes
-     and no terminal to ask on
+     and no terminal to ask on; `upgrade`: refused in pre-flight or by the fleet lease, or an
+     infeasible plan with --dry-run
+  6  `upgrade`: rolled back (a new master failed its gate, or `upgrade abort`); the old masters
+     serve as before
 
 Inventory: --inventory PATH, else $BBCTL_INVENTORY, else ./bbctl.toml, else
 $XDG_CONFIG_HOME/bbctl/bbctl.toml (default ~/.config/bbctl/bbctl.toml).
@@ -86,6 +92,9 @@ pub enum Command {
     Drain(DrainArgs),
     /// The fleet's event stream, merged from every agent.
     Events(EventsArgs),
+    /// Upgrade the whole fleet to a new configuration: plan, pre-flight, blue-green or rolling,
+    /// verify. Journaled on the coordinator agent, resumable from any machine.
+    Upgrade(UpgradeArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Print the man page (roff) that the build generated.

@@ -7,8 +7,9 @@ mod sse;
 use std::time::Duration;
 
 use bbctl_api::{
-    DrainRequest, DrainStatus, Event, FleetView, MasterInfo, OperationRequest, OperationResult,
-    StopRequest, VersionInfo,
+    CheckConfigResult, ConfigVersion, DrainRequest, DrainStatus, Event, FleetView, Health, Lease,
+    LeaseRequest, MasterInfo, OperationRequest, OperationResult, PutUpgradeRequest,
+    StageConfigRequest, StopRequest, UpgradeRecord, VersionInfo,
 };
 use futures_util::Stream;
 use serde::Serialize;
@@ -113,6 +114,92 @@ impl AgentClient {
 
     pub async fn drain_cancel(&self) -> Result<DrainStatus, ApiError> {
         self.call(reqwest::Method::DELETE, "/v1/drain", None::<&()>)
+            .await
+    }
+
+    /// The same agent with another per-request timeout (for calls that wait: start, checkconfig).
+    pub fn with_timeout(&self, timeout: Duration) -> AgentClient {
+        AgentClient {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    pub async fn stage_config(&self, req: &StageConfigRequest) -> Result<ConfigVersion, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/configs", Some(req))
+            .await
+    }
+
+    pub async fn checkconfig(&self, sha256: &str) -> Result<CheckConfigResult, ApiError> {
+        let path = format!("/v1/configs/{sha256}/checkconfig");
+        self.call(reqwest::Method::POST, &path, None::<&()>).await
+    }
+
+    pub async fn activate(
+        &self,
+        sha256: &str,
+        req: &OperationRequest,
+    ) -> Result<OperationResult, ApiError> {
+        let path = format!("/v1/configs/{sha256}/activate");
+        self.call(reqwest::Method::POST, &path, Some(req)).await
+    }
+
+    pub async fn reconfig(&self, req: &OperationRequest) -> Result<OperationResult, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/master/reconfig", Some(req))
+            .await
+    }
+
+    /// `GET /readyz`: ready (200) or not (503), with the reasons either way.
+    pub async fn readyz(&self) -> Result<(bool, Health), ApiError> {
+        let secs = self.timeout.as_secs_f64();
+        let response = self
+            .http
+            .get(self.endpoint("/readyz")?)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|err| ApiError::transport(&self.name, err, secs))?;
+        let ready = response.status().is_success();
+        let health = response
+            .json::<Health>()
+            .await
+            .map_err(|err| ApiError::transport(&self.name, err, secs))?;
+        Ok((ready, health))
+    }
+
+    pub async fn lease_put(&self, req: &LeaseRequest) -> Result<Lease, ApiError> {
+        self.call(reqwest::Method::PUT, "/v1/lease", Some(req))
+            .await
+    }
+
+    pub async fn lease_get(&self) -> Result<Lease, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/lease", None::<&()>)
+            .await
+    }
+
+    pub async fn lease_delete(&self, holder: &str) -> Result<serde_json::Value, ApiError> {
+        let mut url = self.endpoint("/v1/lease")?;
+        url.query_pairs_mut().append_pair("holder", holder);
+        let path = format!("/v1/lease?{}", url.query().unwrap_or_default());
+        self.call(reqwest::Method::DELETE, &path, None::<&()>).await
+    }
+
+    pub async fn upgrade_put(
+        &self,
+        id: &str,
+        req: &PutUpgradeRequest,
+    ) -> Result<UpgradeRecord, ApiError> {
+        let path = format!("/v1/upgrades/{id}");
+        self.call(reqwest::Method::PUT, &path, Some(req)).await
+    }
+
+    pub async fn upgrade_get(&self, id: &str) -> Result<UpgradeRecord, ApiError> {
+        let path = format!("/v1/upgrades/{id}");
+        self.call(reqwest::Method::GET, &path, None::<&()>).await
+    }
+
+    pub async fn upgrade_list(&self) -> Result<Vec<UpgradeRecord>, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/upgrades", None::<&()>)
             .await
     }
 

@@ -13,6 +13,7 @@ mod masters_list;
 mod masters_show;
 mod start;
 mod stop;
+mod upgrade;
 mod workers_list;
 
 use crate::cli::{BuildsCommand, Command, MastersCommand, WorkersCommand};
@@ -31,6 +32,7 @@ pub async fn run(command: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Command::Stop(args) => stop::run(args, ctx).await,
         Command::Drain(args) => drain::run(args, ctx).await,
         Command::Events(args) => events::run(args, ctx).await,
+        Command::Upgrade(args) => upgrade::run(args, ctx).await,
         Command::Completion(_) | Command::Man => {
             unreachable!("handled by run_offline")
         }

@@ -5,6 +5,7 @@ pub mod events;
 pub mod progress;
 mod show;
 mod tables;
+pub mod upgrade;
 
 use std::io::Write;
 

@@ -8,4 +8,5 @@ mod help;
 mod lifecycle;
 mod masters;
 mod support;
+mod upgrade;
 mod workers;

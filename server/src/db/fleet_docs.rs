@@ -112,16 +112,14 @@ pub fn acquire(
 /// fine; another holder's is refused.
 pub fn release(conn: &mut Conn, holder: &str) -> Result<Result<(), Refusal>, DbError> {
     let holder = holder.to_owned();
-    in_transaction(conn, move |conn| {
-        match load_lease(conn)? {
-            None => Ok(Ok(())),
-            Some(l) if l.holder == holder => {
-                with_conn!(conn, |c| diesel::delete(fleet_lease::table).execute(c))?;
-                Ok(Ok(()))
-            }
-            Some(l) if l.expires_at <= now() => Ok(Ok(())),
-            Some(l) => Ok(Err(Refusal::NotHolder(Some(l)))),
+    in_transaction(conn, move |conn| match load_lease(conn)? {
+        None => Ok(Ok(())),
+        Some(l) if l.holder == holder => {
+            with_conn!(conn, |c| diesel::delete(fleet_lease::table).execute(c))?;
+            Ok(Ok(()))
         }
+        Some(l) if l.expires_at <= now() => Ok(Ok(())),
+        Some(l) => Ok(Err(Refusal::NotHolder(Some(l)))),
     })
 }
 

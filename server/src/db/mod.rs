@@ -7,6 +7,8 @@
 
 pub mod audit;
 pub mod configs;
+pub mod drains;
+pub mod fleet_docs;
 pub mod operations;
 pub mod schema;
 

@@ -46,9 +46,21 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     if let Some(phase) = state.master().phase() {
         reasons.push(format!("lifecycle operation in progress: {phase:?}").to_lowercase());
     }
+    // A drain holds the master out of service: load balancers with health checks follow this.
+    let draining = state.drain().holds_master();
+    if draining {
+        reasons.push("a drain holds this master out of service (GET /v1/drain)".into());
+    }
     let ready = reasons.is_empty();
     let health = Health {
-        status: if ready { "ready" } else { "not_ready" }.into(),
+        status: if ready {
+            "ready"
+        } else if draining {
+            "draining"
+        } else {
+            "not_ready"
+        }
+        .into(),
         reasons,
         event_source: Some(state.hub().event_source().into()),
     };
@@ -124,12 +136,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "1 when events come from the WAMP router, 0 when polling.",
         f64::from(u8::from(state.hub().wamp_connected())),
     );
-    // Drain state is reserved for the drain feature: 0 = not draining.
     gauge(
         &mut out,
         "bbctl_agent_draining",
-        "1 while a drain is in progress.",
-        0.0,
+        "1 while a drain holds this master out of service.",
+        f64::from(u8::from(state.drain().holds_master())),
     );
     gauge(
         &mut out,

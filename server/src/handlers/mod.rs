@@ -2,7 +2,9 @@
 //! return the wire type.
 
 pub mod configs;
+pub mod drain;
 pub mod events;
+pub mod fleet_docs;
 pub mod health;
 pub mod history;
 pub mod lifecycle;

@@ -39,6 +39,14 @@ pub fn master_state(state: &AppState, running: bool, row: Option<&Master>) -> Ma
     if let Some(phase) = state.master().phase() {
         return phase;
     }
+    if let Some(d) = state.drain().snapshot() {
+        if crate::drain::model::holds_master(d.phase) && running {
+            return MasterState::Draining;
+        }
+        if d.phase == bbctl_api::DrainPhase::Drained && !running {
+            return MasterState::Drained;
+        }
+    }
     match (running, row) {
         (false, _) => MasterState::Stopped,
         (true, Some(m)) if m.active => MasterState::Running,
@@ -93,7 +101,7 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
         workers,
         builds,
         claimed_requests: claimed,
-        drain: None,
+        drain: state.drain().snapshot(),
         problems,
     })
 }

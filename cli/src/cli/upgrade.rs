@@ -1,0 +1,73 @@
+//! The grammar of `bbctl upgrade`: start an upgrade, or act on one (`status`, `resume`,
+//! `abort`, `history`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::parse_duration;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct UpgradeArgs {
+    #[command(subcommand)]
+    pub action: Option<UpgradeAction>,
+    /// The new configuration: a master.cfg, or a directory bundle holding one (the same for
+    /// every master).
+    #[arg(long, required = true, value_name = "PATH")]
+    pub new_config: Option<PathBuf>,
+    /// blue-green (new masters on standby slots, then drain the old ones; the default when
+    /// idle slots exist) or rolling (batch by batch: drain, switch, start).
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
+    /// Rolling: masters per batch.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: usize,
+    /// Never fewer than N masters accepting builds during the upgrade.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub min_serving: usize,
+    /// Drain deadline per old master (e.g. 30m): after it, running builds are overdue.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// When the drain deadline passes, end overdue builds so Buildbot re-queues them (RETRY).
+    #[arg(long, requires = "deadline")]
+    pub force_after_deadline: bool,
+    /// Print the plan and stop; the exit code says whether it is feasible (0) or not (5).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Run the upgrade in the background after the pre-flight; print its id and return.
+    #[arg(long)]
+    pub detach: bool,
+    /// Why (shown to anyone the fleet lease refuses, recorded in the journal).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// How the new configuration replaces the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    BlueGreen,
+    Rolling,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpgradeAction {
+    /// The journal of an upgrade (default: the newest).
+    Status(UpgradeIdArgs),
+    /// Continue an interrupted upgrade from its journal (default: the newest unfinished).
+    Resume(UpgradeIdArgs),
+    /// Roll an upgrade back: stop its new masters, return the old ones to full service.
+    Abort(UpgradeIdArgs),
+    /// Every upgrade, newest first.
+    History,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeIdArgs {
+    /// The upgrade id (`up-…`).
+    pub id: Option<String>,
+}

@@ -1,0 +1,221 @@
+//! Step 3, the switch — the step bodies both strategies are made of: start a master on the new
+//! configuration and gate on its health; drain old masters (all at once, so the load balancer
+//! stops routing to every one of them before any worker is handed off); follow the drains.
+//! Blue-green runs them as start-new × N, drain(all old), wait; rolling per batch (see
+//! [`super::rolling`]). Each body looks before it acts, so a resumed step does no harm.
+
+use std::time::Duration;
+
+use bbctl_api::{DrainPhase, DrainRequest, OperationRequest};
+
+use super::journal::Journal;
+use super::{Fail, Runner, StepFail};
+use crate::client::ApiError;
+use crate::report::DrainRow;
+
+/// `POST /v1/master/start` returns once the master is healthy or its start timeout passed.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+/// After a successful start, how long `/readyz` may take to say ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A new master must have run this long before old ones are drained: the load balancer's health
+/// checks mark a new server up 3–4 s after it starts listening (docs/fleet.md).
+const LB_SETTLE: f64 = 5.0;
+
+impl Runner<'_> {
+    /// Activates the new configuration on `master`, starts it, and gates on its health.
+    pub(super) async fn start_new(&self, j: &Journal, master: &str) -> Result<String, StepFail> {
+        let client = self.client(master)?;
+        let info = client.master().await.map_err(StepFail::api)?;
+        let sha = &j.config_sha256;
+        let on_new = info.config.as_ref().is_some_and(|c| &c.sha256 == sha);
+        let request = OperationRequest {
+            reason: Some(format!("upgrade {}: {}", j.id, j.reason)),
+        };
+        if info.process.running {
+            if !on_new {
+                return Err(StepFail::Other(Fail::failed(
+                    format!("{master} runs another configuration; it should have been drained"),
+                    vec![],
+                )));
+            }
+        } else {
+            if !on_new {
+                let result = client.activate(sha, &request).await;
+                gate_result(master, "activate", result)?;
+            }
+            let result = client.with_timeout(START_TIMEOUT).start(&request).await;
+            gate_result(master, "start", result)?;
+        }
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            match client.readyz().await {
+                Ok((true, _)) => {
+                    return Ok(format!("{master} is running {} and ready", j.config_label));
+                }
+                Ok((false, health)) if tokio::time::Instant::now() >= deadline => {
+                    return Err(StepFail::Gate(Fail::failed(
+                        format!("{master} did not become ready within {READY_TIMEOUT:?}"),
+                        health.reasons,
+                    )));
+                }
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    return Err(StepFail::Gate(Fail::from_api(err)));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// Starts the drains of `masters` at once (a master already stopped, or draining for this
+    /// upgrade, is left alone).
+    pub(super) async fn drain(&self, j: &Journal, masters: &[String]) -> Result<String, StepFail> {
+        self.settle_new_masters(j).await?;
+        let request = DrainRequest {
+            deadline_secs: j.options.deadline_secs,
+            force_after_deadline: j.options.force_after_deadline,
+            reason: Some(format!("upgrade {}: {}", j.id, j.reason)),
+            requested_by: Some(j.requested_by.clone()),
+        };
+        let mut clients = Vec::new();
+        for m in masters {
+            clients.push(self.client(m)?);
+        }
+        let answers = futures_util::future::join_all(clients.iter().map(|client| {
+            let request = &request;
+            async move {
+                let info = client.master().await?;
+                if !info.process.running {
+                    return Ok(format!("{} already stopped", client.name()));
+                }
+                if let Some(d) = &info.drain
+                    && d.started_at >= j.started_at
+                    && matches!(
+                        d.phase,
+                        DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::Drained
+                    )
+                {
+                    return Ok(format!("{} already draining", client.name()));
+                }
+                client.drain_start(request).await?;
+                Ok::<_, ApiError>(format!("{} draining", client.name()))
+            }
+        }))
+        .await;
+        let mut done = Vec::new();
+        for answer in answers {
+            done.push(answer.map_err(StepFail::api)?);
+        }
+        Ok(done.join(", "))
+    }
+
+    /// Waits until every new master has run [`LB_SETTLE`] seconds (blue-green only).
+    async fn settle_new_masters(&self, j: &Journal) -> Result<(), StepFail> {
+        let mut longest = 0.0f64;
+        for m in j.new.iter().filter(|m| !j.old.contains(m)) {
+            let info = self.client(m)?.master().await.map_err(StepFail::api)?;
+            if let Some(up) = info.process.uptime_secs {
+                longest = longest.max(LB_SETTLE - up);
+            }
+        }
+        if longest > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(longest)).await;
+        }
+        Ok(())
+    }
+
+    /// Follows the drains of `masters` until they end; records their final status.
+    pub(super) async fn wait_drained(
+        &self,
+        j: &mut Journal,
+        masters: &[String],
+    ) -> Result<String, StepFail> {
+        let mut clients = Vec::new();
+        let mut rows = Vec::new();
+        for m in masters {
+            let client = self.client(m)?;
+            match client.drain_status().await {
+                Ok(status) => {
+                    rows.push(DrainRow {
+                        master: m.clone(),
+                        status,
+                    });
+                    clients.push(client);
+                }
+                Err(ApiError::Agent { status: 404, .. }) => {
+                    let info = client.master().await.map_err(StepFail::api)?;
+                    if info.process.running {
+                        return Err(StepFail::Other(Fail::failed(
+                            format!("{m} runs and has no drain"),
+                            vec![],
+                        )));
+                    }
+                }
+                Err(err) => return Err(StepFail::api(err)),
+            }
+        }
+        let rows = crate::commands::drain_follow::follow(self.ctx, clients, rows).await;
+        let mut failures = Vec::new();
+        let mut deadline = Vec::new();
+        for row in rows {
+            match row.status.phase {
+                DrainPhase::Drained => {}
+                DrainPhase::DeadlinePassed => deadline.push(row.master.clone()),
+                phase => failures.push(format!(
+                    "{}: drain {phase:?}: {}",
+                    row.master,
+                    row.status.message.clone().unwrap_or_default()
+                )),
+            }
+            j.drains.insert(row.master.clone(), row.status);
+        }
+        if !deadline.is_empty() {
+            return Err(StepFail::Deadline(format!(
+                "the drain deadline passed on {}",
+                deadline.join(", ")
+            )));
+        }
+        if !failures.is_empty() {
+            return Err(StepFail::Other(Fail::failed(
+                "a drain did not complete",
+                failures,
+            )));
+        }
+        Ok(format!("{} drained", masters.join(", ")))
+    }
+}
+
+/// A failed activate/start is a gate failure, with the agent's log lines.
+fn gate_result(
+    master: &str,
+    what: &str,
+    result: Result<bbctl_api::OperationResult, ApiError>,
+) -> Result<(), StepFail> {
+    match result {
+        Ok(r) if r.ok => Ok(()),
+        Ok(r) => Err(StepFail::Gate(Fail::failed(
+            format!("{master}: {what} failed: {}", r.message),
+            r.log_lines,
+        ))),
+        Err(err) => {
+            let lines = log_lines(&err);
+            Err(StepFail::Gate(Fail::failed(
+                format!("{master}: {what} failed: {}", err.short()),
+                lines,
+            )))
+        }
+    }
+}
+
+/// The log lines an agent attached to an error (`details.log_lines`).
+pub fn log_lines(err: &ApiError) -> Vec<String> {
+    err.details()
+        .and_then(|d| d.get("log_lines").or_else(|| d.get("output")))
+        .and_then(|v| v.as_array())
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

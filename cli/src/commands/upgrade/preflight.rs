@@ -1,0 +1,247 @@
+//! Step 2, the pre-flight, before anything is touched: every agent answers, the new
+//! configuration is staged on every slot and passes `checkconfig` there (errors shown per master,
+//! verbatim), the new slots run the same Buildbot major.minor as the old masters (a blue/green
+//! switch across a DB schema change is unsafe), and the fleet lease is ours.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bbctl_api::{ConfigFile, LeaseKind, LeaseRequest, MasterInfo, StageConfigRequest};
+
+use super::Fail;
+use crate::client::{AgentClient, ApiError};
+use crate::ctx::Ctx;
+use crate::inventory::Target;
+
+/// checkconfig runs Buildbot's whole config loader: seconds, more on a busy host.
+const CHECKCONFIG_TIMEOUT: Duration = Duration::from_secs(180);
+/// The fleet lease lasts this long unless renewed; the runner renews it every third of it.
+pub const LEASE_TTL_SECS: f64 = 90.0;
+
+/// Every slot's agent and what it says about its master. Any unreachable agent refuses.
+pub async fn gather(ctx: &Ctx) -> Result<Vec<(Target, AgentClient, MasterInfo)>, Fail> {
+    let answers = ctx
+        .fan_out(|client| async move { client.master().await })
+        .await;
+    let mut slots = Vec::new();
+    let mut problems = Vec::new();
+    for (target, answer) in answers {
+        match answer {
+            Ok(info) => {
+                let client = ctx.client(&target);
+                slots.push((target, client, info));
+            }
+            Err(err) => problems.push(err.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Fail::refused(
+            "refusing to upgrade: not every agent answers",
+            problems,
+        ));
+    }
+    Ok(slots)
+}
+
+/// A master.cfg, or a directory bundle holding one: its label and files.
+pub fn read_bundle(path: &Path) -> Result<(String, Vec<ConfigFile>), Fail> {
+    let unreadable = |err: std::io::Error| {
+        Fail::usage(format!(
+            "cannot read the new config {}: {err}",
+            path.display()
+        ))
+    };
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config".into());
+    if !path.is_dir() {
+        let content = std::fs::read(path).map_err(unreadable)?;
+        let file = ConfigFile {
+            path: "master.cfg".into(),
+            content_base64: encode(&content),
+        };
+        return Ok((label, vec![file]));
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            let p = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                pending.push(p);
+            } else {
+                let rel = p.strip_prefix(path).expect("under the bundle dir");
+                files.push(ConfigFile {
+                    path: rel.to_string_lossy().into_owned(),
+                    content_base64: encode(&std::fs::read(&p).map_err(unreadable)?),
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    if !files.iter().any(|f| f.path == "master.cfg") {
+        return Err(Fail::usage(format!(
+            "the bundle {} has no master.cfg",
+            path.display()
+        )));
+    }
+    Ok((label, files))
+}
+
+/// Stages the bundle on every slot and runs checkconfig there; returns the bundle's sha256.
+pub async fn stage_and_check(
+    clients: &[AgentClient],
+    label: &str,
+    files: &[ConfigFile],
+    reason: &str,
+) -> Result<String, Fail> {
+    let request = StageConfigRequest {
+        label: label.to_string(),
+        files: files.to_vec(),
+        reason: Some(reason.to_string()),
+    };
+    let checks = futures_util::future::join_all(clients.iter().map(|client| {
+        let request = &request;
+        async move {
+            let version = client.stage_config(request).await?;
+            let slow = client.with_timeout(CHECKCONFIG_TIMEOUT);
+            let result = slow.checkconfig(&version.sha256).await?;
+            Ok::<_, ApiError>((version.sha256, result))
+        }
+    }))
+    .await;
+    let mut problems = Vec::new();
+    let mut shas = Vec::new();
+    for (client, check) in clients.iter().zip(checks) {
+        match check {
+            Ok((sha, result)) if result.ok => shas.push(sha),
+            Ok((_, result)) => {
+                problems.push(format!("{}: checkconfig failed:", client.name()));
+                problems.extend(result.output.lines().map(|l| format!("  {l}")));
+            }
+            Err(err) => problems.push(err.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Fail::refused(
+            "refusing to upgrade: the new configuration does not pass checkconfig",
+            problems,
+        ));
+    }
+    shas.dedup();
+    match shas.as_slice() {
+        [sha] => Ok(sha.clone()),
+        _ => Err(Fail::failed(
+            format!("the agents disagree on the bundle's sha256: {shas:?}"),
+            vec![],
+        )),
+    }
+}
+
+/// `major.minor` of a Buildbot version (`4.3.0` → `4.3`).
+pub fn major_minor(version: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}
+
+/// Refuses when the slots that will run the new configuration have a Buildbot whose
+/// major.minor differs from the running masters' (4.3 adds a DB migration to 4.0–4.2; a master
+/// refuses to start against a DB schema not its own, and `upgrade-master` with live masters is
+/// unsafe).
+pub fn schema_check(old: &[(&str, Option<&str>)], new: &[(&str, Option<&str>)]) -> Vec<String> {
+    let old_versions: Vec<String> = old
+        .iter()
+        .filter_map(|(_, v)| v.and_then(major_minor))
+        .collect();
+    let Some(running) = old_versions.first() else {
+        return vec![];
+    };
+    let mut problems = Vec::new();
+    if old_versions.iter().any(|v| v != running) {
+        problems.push(format!(
+            "the running masters do not all run Buildbot {running}.x: {old:?}"
+        ));
+    }
+    for (name, version) in new {
+        if let Some(v) = version.and_then(major_minor)
+            && &v != running
+        {
+            problems.push(format!(
+                "{name} would run Buildbot {v}.x while the fleet runs {running}.x: a change of \
+                 major.minor may change the DB schema, and a blue/green switch across a schema \
+                 migration is unsafe. Safe path: stop every master, `buildbot upgrade-master` \
+                 once, start them all with the new Buildbot"
+            ));
+        }
+    }
+    problems
+}
+
+/// Takes (or renews) the fleet lease on the coordinator; refused with the holder's reason.
+pub async fn acquire_lease(
+    coordinator: &AgentClient,
+    holder: &str,
+    reason: &str,
+) -> Result<(), Fail> {
+    let request = LeaseRequest {
+        holder: holder.to_string(),
+        reason: reason.to_string(),
+        ttl_secs: LEASE_TTL_SECS,
+        kind: LeaseKind::Upgrade,
+    };
+    match coordinator.lease_put(&request).await {
+        Ok(_) => Ok(()),
+        Err(err @ ApiError::Agent { status: 409, .. }) => {
+            let details = err.details().cloned().unwrap_or_default();
+            Err(Fail::refused(
+                format!(
+                    "refusing to upgrade: the fleet is held by {} ({}), kind {}, until {}",
+                    details["holder"].as_str().unwrap_or("?"),
+                    details["reason"].as_str().unwrap_or("?"),
+                    details["kind"].as_str().unwrap_or("?"),
+                    details["expires_at"]
+                        .as_f64()
+                        .map_or("?".into(), |t| format!("{t:.0}")),
+                ),
+                vec![],
+            ))
+        }
+        Err(err) => Err(Fail::from_api(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_check_refuses_a_minor_change_and_names_the_safe_path() {
+        let old = [("m1", Some("4.2.1")), ("m2", Some("4.2.0"))];
+        assert!(schema_check(&old, &[("m3", Some("4.2.5"))]).is_empty());
+        let problems = schema_check(&old, &[("m3", Some("4.3.0"))]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("upgrade-master"), "{problems:?}");
+        assert!(
+            schema_check(&old, &[("m3", None)]).is_empty(),
+            "unknown is not refused"
+        );
+    }
+
+    #[test]
+    fn a_directory_bundle_needs_master_cfg() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("helpers.py"), "x = 1\n").unwrap();
+        assert!(read_bundle(dir.path()).is_err());
+        std::fs::write(dir.path().join("master.cfg"), "c = {}\n").unwrap();
+        let (_, files) = read_bundle(dir.path()).unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["helpers.py", "master.cfg"]);
+    }
+}

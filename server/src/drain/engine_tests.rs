@@ -1,0 +1,375 @@
+//! The drain state machine against a fake Buildbot, log and load balancer.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bbctl_api::{DrainPhase, DrainRequest};
+use futures_util::future::BoxFuture;
+
+use super::*;
+use crate::buildbot::{Build, Master, MasterRef};
+use crate::drain::env::{Attachment, Observation};
+use crate::drain::model::DrainState;
+use crate::lb::{Routing, WorkerAttach};
+
+const ME: i64 = 2;
+const OTHER: i64 = 1;
+
+#[derive(Default)]
+struct World {
+    workers: Vec<Worker>,
+    builds: Vec<Build>,
+    attaches: HashMap<String, Attachment>,
+    complete_at: HashMap<i64, f64>,
+    stopped: bool,
+    calls: Vec<String>,
+}
+
+#[derive(Default)]
+struct FakeEnv(Mutex<World>);
+
+impl FakeEnv {
+    fn with(f: impl FnOnce(&mut World)) -> Self {
+        let env = FakeEnv::default();
+        f(&mut env.0.lock().unwrap());
+        env
+    }
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.0.lock().unwrap()
+    }
+    fn calls(&self) -> Vec<String> {
+        self.world().calls.clone()
+    }
+    /// The worker reconnects to master `to`.
+    fn move_worker(&self, name: &str, to: Option<i64>) {
+        let mut w = self.world();
+        let worker = w.workers.iter_mut().find(|x| x.name == name).unwrap();
+        worker.connected_to = to.map(|m| MasterRef { masterid: m }).into_iter().collect();
+    }
+    fn end_build(&self, buildid: i64, at: f64) {
+        let mut w = self.world();
+        w.builds.retain(|b| b.buildid != buildid);
+        w.complete_at.insert(buildid, at);
+    }
+}
+
+fn worker(id: i64, name: &str, on: i64, paused: bool) -> Worker {
+    Worker {
+        workerid: id,
+        name: name.into(),
+        paused,
+        pause_reason: None,
+        connected_to: vec![MasterRef { masterid: on }],
+    }
+}
+
+fn build(id: i64, workerid: i64, on: i64) -> Build {
+    Build {
+        buildid: id,
+        builderid: 1,
+        number: None,
+        workerid: Some(workerid),
+        masterid: Some(on),
+        buildrequestid: None,
+        started_at: None,
+        complete: false,
+        state_string: None,
+        results: None,
+    }
+}
+
+fn settled(name: &str, port: u16) -> Attachment {
+    Attachment {
+        attach: WorkerAttach {
+            worker: name.into(),
+            peer_host: "127.0.0.1".into(),
+            peer_port: port,
+        },
+        settled: true,
+    }
+}
+
+impl DrainEnv for FakeEnv {
+    fn masterid(&self) -> BoxFuture<'_, Result<i64, EnvError>> {
+        Box::pin(async { Ok(ME) })
+    }
+    fn observe(&self) -> BoxFuture<'_, Result<Observation, EnvError>> {
+        let w = self.world();
+        let obs = Observation {
+            masters: vec![
+                Master {
+                    masterid: OTHER,
+                    name: "h:/m1".into(),
+                    active: true,
+                    last_active: None,
+                },
+                Master {
+                    masterid: ME,
+                    name: "h:/m2".into(),
+                    active: true,
+                    last_active: None,
+                },
+            ],
+            workers: w.workers.clone(),
+            builds: w.builds.clone(),
+        };
+        Box::pin(async move { Ok(obs) })
+    }
+    fn set_paused<'a>(
+        &'a self,
+        workerid: i64,
+        paused: bool,
+        _reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), EnvError>> {
+        let mut w = self.world();
+        let x = w
+            .workers
+            .iter_mut()
+            .find(|x| x.workerid == workerid)
+            .unwrap();
+        x.paused = paused;
+        let call = format!("{} {}", if paused { "pause" } else { "unpause" }, x.name);
+        w.calls.push(call);
+        Box::pin(async { Ok(()) })
+    }
+    fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, Option<f64>> {
+        let at = self.world().complete_at.get(&buildid).copied();
+        Box::pin(async move { at })
+    }
+    fn attachment(&self, worker: &str) -> Option<Attachment> {
+        self.world().attaches.get(worker).cloned()
+    }
+    fn master_running(&self) -> bool {
+        !self.world().stopped
+    }
+    fn stop_master<'a>(&'a self, _actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>> {
+        let mut w = self.world();
+        w.stopped = true;
+        w.calls.push("stop master".into());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[derive(Default)]
+struct FakeLb(Mutex<Vec<String>>);
+
+impl LoadBalancerHook for FakeLb {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+    fn stop_routing(&self) -> BoxFuture<'_, Result<(), LbError>> {
+        self.0.lock().unwrap().push("stop routing".into());
+        Box::pin(async { Ok(()) })
+    }
+    fn resume_routing(&self) -> BoxFuture<'_, Result<(), LbError>> {
+        self.0.lock().unwrap().push("resume routing".into());
+        Box::pin(async { Ok(()) })
+    }
+    fn routing_state(&self) -> BoxFuture<'_, Result<Routing, LbError>> {
+        Box::pin(async { Ok(Routing::Ready) })
+    }
+    fn close_worker_session<'a>(
+        &'a self,
+        attach: &'a WorkerAttach,
+    ) -> BoxFuture<'a, Result<CloseOutcome, LbError>> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("close {}:{}", attach.worker, attach.peer_port));
+        Box::pin(async move {
+            Ok(CloseOutcome::Closed {
+                session: format!("s{}", attach.peer_port),
+            })
+        })
+    }
+}
+
+fn drain(req: DrainRequest) -> Drain {
+    Drain {
+        id: 1,
+        phase: DrainPhase::Draining,
+        state: DrainState {
+            masterid: ME,
+            deadline_at: req.deadline_secs.map(|s| 100.0 + s),
+            ..DrainState::default()
+        },
+        request: req,
+        started_at: 100.0,
+        finished_at: None,
+    }
+}
+
+fn request(deadline: Option<f64>, force: bool) -> DrainRequest {
+    DrainRequest {
+        deadline_secs: deadline,
+        force_after_deadline: force,
+        reason: Some("test".into()),
+        requested_by: None,
+    }
+}
+
+async fn step(d: &mut Drain, env: &FakeEnv, lb: &FakeLb, now: f64) -> Vec<String> {
+    let ctx = Ctx {
+        env,
+        lb,
+        agent: "m2",
+    };
+    let mut notes = Vec::new();
+    tick(d, &ctx, now, &mut notes).await.unwrap();
+    notes
+}
+
+/// w1 idle here, w2 busy here (build 7), w3 operator-paused idle here, w4 on the other master.
+fn fleet() -> FakeEnv {
+    FakeEnv::with(|w| {
+        w.workers = vec![
+            worker(1, "w1", ME, false),
+            worker(2, "w2", ME, false),
+            worker(3, "w3", ME, true),
+            worker(4, "w4", OTHER, false),
+        ];
+        w.builds = vec![build(7, 2, ME), build(8, 4, OTHER)];
+        for (i, n) in ["w1", "w2", "w3"].iter().enumerate() {
+            w.attaches.insert((*n).into(), settled(n, 5000 + i as u16));
+        }
+    })
+}
+
+#[tokio::test]
+async fn idle_workers_leave_at_once_busy_ones_after_their_build_then_the_master_stops() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    // Routing stopped; every attached worker not already paused is paused; the idle ones
+    // (including the operator-paused w3) are closed; the busy w2 is not.
+    assert_eq!(
+        *lb.0.lock().unwrap(),
+        ["stop routing", "close w1:5000", "close w3:5002"]
+    );
+    assert_eq!(env.calls(), ["pause w1", "pause w2"]);
+    assert_eq!(d.state.operator_paused.iter().collect::<Vec<_>>(), ["w3"]);
+    assert_eq!(d.phase, DrainPhase::Draining);
+
+    // w1 and w3 leave and show up on the other master: w1 is unpaused, w3 stays paused.
+    env.move_worker("w1", None);
+    env.move_worker("w3", None);
+    step(&mut d, &env, &lb, 100.5).await;
+    assert_eq!(env.calls(), ["pause w1", "pause w2", "unpause w1"]);
+    env.move_worker("w1", Some(OTHER));
+    env.move_worker("w3", Some(OTHER));
+    step(&mut d, &env, &lb, 102.0).await;
+    let w1 = &d.state.workers["w1"];
+    assert_eq!(w1.attached_elsewhere_at, Some(102.0));
+    assert_eq!(w1.to_master.as_deref(), Some("h:/m1"));
+    assert!(env.world().workers[2].paused, "the operator's pause stays");
+
+    // A retry window: nothing is closed twice.
+    step(&mut d, &env, &lb, 103.0).await;
+    assert_eq!(lb.0.lock().unwrap().len(), 3);
+
+    // w2's build ends: it is handed off, free from the build's own end time.
+    env.end_build(7, 109.0);
+    step(&mut d, &env, &lb, 110.3).await;
+    assert_eq!(lb.0.lock().unwrap().last().unwrap(), "close w2:5001");
+    assert_eq!(d.state.builds_finished, 1);
+    assert_eq!(d.state.workers["w2"].free_at, Some(110.0));
+    env.move_worker("w2", None);
+    step(&mut d, &env, &lb, 110.6).await;
+    assert_eq!(
+        d.phase,
+        DrainPhase::Draining,
+        "waits for w2 to arrive elsewhere"
+    );
+    env.move_worker("w2", Some(OTHER));
+    step(&mut d, &env, &lb, 112.5).await;
+    assert_eq!(d.phase, DrainPhase::Stopping);
+    step(&mut d, &env, &lb, 113.0).await;
+    assert_eq!(d.phase, DrainPhase::Drained);
+    assert_eq!(env.calls().last().unwrap(), "stop master");
+    assert!(d.state.paused_by_drain.is_empty());
+    let status = d.status();
+    assert_eq!(status.workers_handed_off.len(), 3);
+    assert_eq!(status.builds_finished, 1);
+    assert_eq!(status.builds_requeued, 0);
+    let w2 = status
+        .workers_handed_off
+        .iter()
+        .find(|h| h.worker == "w2")
+        .unwrap();
+    assert_eq!((w2.free_at, w2.attached_elsewhere_at), (110.0, Some(112.5)));
+    assert!(status.message.unwrap().contains("1 build(s) finished"));
+}
+
+#[tokio::test]
+async fn an_unfinished_attach_handshake_is_not_cut() {
+    let env = FakeEnv::with(|w| {
+        w.workers = vec![worker(1, "w1", ME, false)];
+        let mut a = settled("w1", 5000);
+        a.settled = false;
+        w.attaches.insert("w1".into(), a);
+    });
+    let lb = FakeLb::default();
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    assert_eq!(*lb.0.lock().unwrap(), ["stop routing"]);
+    env.world()
+        .attaches
+        .insert("w1".into(), settled("w1", 5000));
+    step(&mut d, &env, &lb, 100.25).await;
+    assert_eq!(lb.0.lock().unwrap().last().unwrap(), "close w1:5000");
+}
+
+#[tokio::test]
+async fn deadline_without_force_stops_acting_and_cancel_restores_service() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    let mut d = drain(request(Some(5.0), false));
+    step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 106.0).await;
+    assert_eq!(d.phase, DrainPhase::DeadlinePassed);
+    let closes = lb.0.lock().unwrap().len();
+    // No more steps once the deadline passed.
+    step(&mut d, &env, &lb, 107.0).await;
+    assert_eq!(lb.0.lock().unwrap().len(), closes);
+    assert!(!env.world().stopped);
+
+    let ctx = Ctx {
+        env: &env,
+        lb: &lb,
+        agent: "m2",
+    };
+    let mut notes = Vec::new();
+    cancel(&mut d, &ctx, 108.0, &mut notes).await.unwrap();
+    assert_eq!(d.phase, DrainPhase::Cancelled);
+    assert_eq!(lb.0.lock().unwrap().last().unwrap(), "resume routing");
+    // Only what the drain paused is unpaused: w3 (the operator's) stays paused.
+    let w = env.world();
+    assert!(!w.workers[0].paused && !w.workers[1].paused && w.workers[2].paused);
+}
+
+#[tokio::test]
+async fn deadline_with_force_hands_busy_workers_off_and_counts_requeued_builds() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    let mut d = drain(request(Some(5.0), true));
+    step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 105.5).await;
+    assert_eq!(d.phase, DrainPhase::Draining);
+    assert_eq!(lb.0.lock().unwrap().last().unwrap(), "close w2:5001");
+    assert!(d.state.requeued.contains(&7) && d.state.workers["w2"].forced);
+    // The build ends as RETRY: it is not counted as finished.
+    env.end_build(7, 105.6);
+    step(&mut d, &env, &lb, 106.0).await;
+    assert_eq!(d.state.builds_finished, 0);
+    assert_eq!(d.status().builds_requeued, 1);
+}
+
+#[tokio::test]
+async fn a_stopped_master_fails_the_drain_naming_paused_workers() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    env.world().stopped = true;
+    step(&mut d, &env, &lb, 101.0).await;
+    assert_eq!(d.phase, DrainPhase::Failed);
+    let msg = d.state.message.clone().unwrap();
+    assert!(msg.contains("w1, w2"), "{msg}");
+}

@@ -1,0 +1,222 @@
+//! Everything outside the agent that a drain reads or changes, behind the [`DrainEnv`] trait so
+//! that the state machine (`super::engine`) is unit-tested with a fake while the end-to-end tests
+//! use [`RealEnv`]: Buildbot's REST API (reads, and the worker `pause`/`unpause` JSON-RPC
+//! control calls), the master's `twistd.log` (which connection each worker is attached by) and
+//! the master process (stopped through the agent's own lifecycle logic).
+//!
+//! The load balancer is the other outside party; it has its own trait (`crate::lb`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bbctl_api::StopMode;
+use futures_util::future::BoxFuture;
+
+use crate::buildbot::{Build, Master, Worker};
+use crate::lb::WorkerAttach;
+use crate::lb::attach_log::{AttachLogFollower, AttachState};
+use crate::master::operation::Requester;
+use crate::master::{identity, lifecycle, logs, process};
+use crate::state::AppState;
+
+/// A failure of the environment: the drain retries the step on its next tick.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct EnvError(pub String);
+
+/// One look at Buildbot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    pub masters: Vec<Master>,
+    pub workers: Vec<Worker>,
+    /// Running builds of every master.
+    pub builds: Vec<Build>,
+}
+
+/// A worker's current attachment as this master logged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub attach: WorkerAttach,
+    /// The attach handshake completed (closing earlier wedges Buildbot 4.3.0).
+    pub settled: bool,
+}
+
+pub trait DrainEnv: Send + Sync {
+    /// This master's Buildbot id, if Buildbot knows it.
+    fn masterid(&self) -> BoxFuture<'_, Result<i64, EnvError>>;
+    fn observe(&self) -> BoxFuture<'_, Result<Observation, EnvError>>;
+    /// Worker `pause` (`paused` = true) or `unpause` through the REST control API.
+    fn set_paused<'a>(
+        &'a self,
+        workerid: i64,
+        paused: bool,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), EnvError>>;
+    /// When build `buildid` completed (Buildbot's `complete_at`), if it has.
+    fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, Option<f64>>;
+    /// The latest attachment of `worker` logged by this master.
+    fn attachment(&self, worker: &str) -> Option<Attachment>;
+    fn master_running(&self) -> bool;
+    /// Stops the master (nothing runs on it any more: a clean shutdown exits at once).
+    fn stop_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>>;
+}
+
+/// The real environment of a running agent.
+pub struct RealEnv {
+    state: AppState,
+    http: reqwest::Client,
+    log: Mutex<LogView>,
+}
+
+/// `twistd.log` followed from its start, plus the rotated `twistd.log.1` read once (a worker
+/// that attached before the last rotation is only named there).
+struct LogView {
+    rotated: AttachState,
+    current: AttachLogFollower,
+}
+
+impl RealEnv {
+    pub fn new(state: AppState) -> Self {
+        let basedir = &state.config().master.basedir;
+        let mut rotated = AttachState::default();
+        if let Ok(text) = std::fs::read_to_string(basedir.join("twistd.log.1")) {
+            rotated.feed(&text);
+        }
+        let current = AttachLogFollower::new(logs::log_path(basedir), 0);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(2))
+            .user_agent(concat!("bbctl-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("static reqwest configuration is valid");
+        RealEnv {
+            state,
+            http,
+            log: Mutex::new(LogView { rotated, current }),
+        }
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}api/v2/{path}", self.state.config().master.rest_url)
+    }
+
+    async fn control(&self, path: &str, method: &str, reason: &str) -> Result<(), EnvError> {
+        let url = self.api(path);
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "method": method, "params": {"reason": reason}, "id": 1
+        });
+        let fail = |m: String| EnvError(format!("POST {url} {method}: {m}"));
+        let resp = self
+            .http
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = resp.status();
+        let answer: serde_json::Value = resp.json().await.unwrap_or_default();
+        if !status.is_success() || answer.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(fail(format!("HTTP {status}: {answer}")));
+        }
+        Ok(())
+    }
+}
+
+impl DrainEnv for RealEnv {
+    fn masterid(&self) -> BoxFuture<'_, Result<i64, EnvError>> {
+        Box::pin(async {
+            let masters = self
+                .state
+                .rest()
+                .masters()
+                .await
+                .map_err(|e| EnvError(e.to_string()))?;
+            identity::find(
+                &masters,
+                &self.state.config().master.basedir,
+                &self.state.master().identity,
+            )
+            .map(|m| m.masterid)
+            .ok_or_else(|| EnvError("this master is not listed in /api/v2/masters".into()))
+        })
+    }
+
+    fn observe(&self) -> BoxFuture<'_, Result<Observation, EnvError>> {
+        Box::pin(async {
+            let rest = self.state.rest();
+            let (masters, workers, builds) =
+                tokio::join!(rest.masters(), rest.workers(), rest.running_builds());
+            let err = |e: crate::buildbot::RestError| EnvError(e.to_string());
+            Ok(Observation {
+                masters: masters.map_err(err)?,
+                workers: workers.map_err(err)?,
+                builds: builds
+                    .map_err(err)?
+                    .into_iter()
+                    .filter(|b| !b.complete)
+                    .collect(),
+            })
+        })
+    }
+
+    fn set_paused<'a>(
+        &'a self,
+        workerid: i64,
+        paused: bool,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), EnvError>> {
+        let method = if paused { "pause" } else { "unpause" };
+        Box::pin(async move {
+            self.control(&format!("workers/{workerid}"), method, reason)
+                .await
+        })
+    }
+
+    fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, Option<f64>> {
+        Box::pin(async move {
+            let resp = self
+                .http
+                .get(self.api(&format!("builds/{buildid}")))
+                .send()
+                .await
+                .ok()?;
+            let body: serde_json::Value = resp.json().await.ok()?;
+            body["builds"][0]["complete_at"].as_f64()
+        })
+    }
+
+    fn attachment(&self, worker: &str) -> Option<Attachment> {
+        let mut view = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = view.current.refresh() {
+            tracing::warn!(error = %e, "cannot read twistd.log");
+        }
+        let current = view.current.state();
+        if let Some(a) = current.latest(worker) {
+            return Some(Attachment {
+                attach: a.clone(),
+                settled: current.is_settled(worker),
+            });
+        }
+        view.rotated.latest(worker).map(|a| Attachment {
+            attach: a.clone(),
+            settled: view.rotated.is_settled(worker),
+        })
+    }
+
+    fn master_running(&self) -> bool {
+        process::running_pid(&self.state.config().master.basedir).is_some()
+    }
+
+    fn stop_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>> {
+        Box::pin(async move {
+            let who = Requester {
+                actor: actor.map(str::to_owned),
+                reason: Some("drain: no build runs and no worker is attached".into()),
+            };
+            lifecycle::stop(&self.state, StopMode::Graceful, who)
+                .await
+                .map(|_| ())
+                .map_err(|e| EnvError(format!("stopping the master: {e}")))
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! What a drain remembers: everything it changed in Buildbot and at the load balancer (so that a
+//! cancel or a restarted agent can undo or continue it) and what it observed (for the summary).
+//! Stored as JSON in `drains.state`; every field has a default so that older rows still load.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bbctl_api::{DrainPhase, DrainRequest, DrainStatus, HandoffInfo};
+use serde::{Deserialize, Serialize};
+
+/// The persisted progress of one drain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainState {
+    /// This master's Buildbot id.
+    pub masterid: i64,
+    /// `deadline_secs` turned into an epoch time at the start.
+    pub deadline_at: Option<f64>,
+    /// Who asked (the request's `requested_by`, else the `X-Bbctl-Requested-By` header).
+    pub requested_by: Option<String>,
+    /// The first observation has been made (`operator_paused` is known).
+    pub initialized: bool,
+    /// The load balancer no longer routes new worker connections here.
+    pub routing_stopped: bool,
+    /// Workers the operator had paused before the drain: never unpaused by it.
+    pub operator_paused: BTreeSet<String>,
+    /// Workers the drain paused and has not unpaused yet (name → workerid).
+    pub paused_by_drain: BTreeMap<String, i64>,
+    /// Every worker the drain dealt with.
+    pub workers: BTreeMap<String, WorkerTrack>,
+    /// Builds running on this master at the last observation (buildid → workerid).
+    pub running: BTreeMap<i64, Option<i64>>,
+    /// Builds whose worker's session the drain closed at the deadline (they come back RETRY).
+    pub requeued: BTreeSet<i64>,
+    pub builds_finished: i64,
+    /// Workers attached to this master at the last observation.
+    pub workers_attached: i64,
+    /// A cancel was asked; a restarted agent finishes it instead of draining on.
+    pub cancel_requested: bool,
+    pub message: Option<String>,
+}
+
+/// One worker's handoff.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerTrack {
+    pub workerid: i64,
+    /// The build it was running here, last seen.
+    pub last_build: Option<i64>,
+    /// When it became free to leave: the drain's start if idle, else its build's end.
+    pub free_at: Option<f64>,
+    /// When its session was closed, and the peer port of that session.
+    pub closed_at: Option<f64>,
+    pub closed_port: Option<u16>,
+    /// The last attempt to close its session (a failed close is retried a little later).
+    pub close_tried_at: Option<f64>,
+    /// Closed at the deadline while busy (`force_after_deadline`).
+    pub forced: bool,
+    pub attached_elsewhere_at: Option<f64>,
+    pub to_master: Option<String>,
+}
+
+/// Phases in which the drain loop runs.
+pub fn is_running(phase: DrainPhase) -> bool {
+    matches!(phase, DrainPhase::Draining | DrainPhase::Stopping)
+}
+
+/// Phases in which the drain still holds this master out of service (readiness says draining).
+pub fn holds_master(phase: DrainPhase) -> bool {
+    is_running(phase) || phase == DrainPhase::DeadlinePassed
+}
+
+/// Phases from which `DELETE /v1/drain` can restore full service.
+pub fn cancellable(phase: DrainPhase) -> bool {
+    matches!(
+        phase,
+        DrainPhase::Draining | DrainPhase::DeadlinePassed | DrainPhase::Failed
+    )
+}
+
+pub fn phase_name(phase: DrainPhase) -> String {
+    serde_json::to_value(phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{phase:?}"))
+}
+
+pub fn parse_phase(text: &str) -> Option<DrainPhase> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+/// A drain as the runner holds it: the row's identity plus the decoded request and state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drain {
+    pub id: i64,
+    pub phase: DrainPhase,
+    pub request: DrainRequest,
+    pub state: DrainState,
+    pub started_at: f64,
+    pub finished_at: Option<f64>,
+}
+
+impl Drain {
+    pub fn status(&self) -> DrainStatus {
+        let s = &self.state;
+        let mut handed: Vec<HandoffInfo> = s
+            .workers
+            .iter()
+            .filter(|(_, t)| t.closed_at.is_some())
+            .map(|(name, t)| HandoffInfo {
+                worker: name.clone(),
+                free_at: t.free_at.or(t.closed_at).unwrap_or(self.started_at),
+                attached_elsewhere_at: t.attached_elsewhere_at,
+                to_master: t.to_master.clone(),
+            })
+            .collect();
+        handed.sort_by(|a, b| a.free_at.total_cmp(&b.free_at));
+        DrainStatus {
+            id: self.id,
+            phase: self.phase,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            deadline_at: s.deadline_at,
+            force_after_deadline: self.request.force_after_deadline,
+            reason: self.request.reason.clone(),
+            requested_by: s.requested_by.clone(),
+            builds_running: s.running.len() as i64,
+            builds_finished: s.builds_finished,
+            builds_requeued: s.requeued.len() as i64,
+            workers_attached: s.workers_attached,
+            workers_handed_off: handed,
+            message: s.message.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_round_trip_through_their_wire_names() {
+        for p in [
+            DrainPhase::Draining,
+            DrainPhase::Stopping,
+            DrainPhase::Drained,
+            DrainPhase::DeadlinePassed,
+            DrainPhase::Cancelled,
+            DrainPhase::Failed,
+        ] {
+            assert_eq!(parse_phase(&phase_name(p)), Some(p));
+        }
+        assert_eq!(phase_name(DrainPhase::DeadlinePassed), "deadline_passed");
+        assert_eq!(parse_phase("nope"), None);
+        assert!(cancellable(DrainPhase::DeadlinePassed) && !cancellable(DrainPhase::Stopping));
+        assert!(holds_master(DrainPhase::DeadlinePassed) && !is_running(DrainPhase::Drained));
+    }
+
+    #[test]
+    fn an_old_state_without_new_fields_still_loads() {
+        let s: DrainState = serde_json::from_str(r#"{"masterid": 3}"#).unwrap();
+        assert_eq!(s.masterid, 3);
+        assert!(s.workers.is_empty() && !s.routing_stopped);
+    }
+}

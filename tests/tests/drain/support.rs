@@ -1,0 +1,226 @@
+//! Helpers of the drain tests: Buildbot reads and controls, placing a build on a chosen master,
+//! and the agent's `/v1/drain` calls.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bbctl_api::{DrainPhase, DrainStatus};
+use bbctl_e2e::agent_client::AgentClient;
+use bbctl_e2e::{Buildbot, Fleet, ForcedBuild, wait_until};
+use serde_json::{Value, json};
+
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The drain tests mutate their fleets and load the machine: one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Buildbot id of slot `i`'s master.
+pub fn masterid(fleet: &Fleet, bb: &Buildbot, i: usize) -> i64 {
+    let suffix = format!(":{}", fleet.info.masters[i].basedir.display());
+    let masters = bb.list("masters", "masters").unwrap();
+    masters
+        .iter()
+        .find(|m| m["name"].as_str().is_some_and(|n| n.ends_with(&suffix)))
+        .and_then(|m| m["masterid"].as_i64())
+        .expect("the slot's master is in /api/v2/masters")
+}
+
+/// Every worker row.
+pub fn workers(bb: &Buildbot) -> Vec<Value> {
+    bb.list("workers", "workers").unwrap()
+}
+
+pub fn connected_to(w: &Value) -> Vec<i64> {
+    w["connected_to"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|m| m["masterid"].as_i64()).collect())
+        .unwrap_or_default()
+}
+
+/// Names of the workers attached to `mid`.
+pub fn workers_on(bb: &Buildbot, mid: i64) -> Vec<String> {
+    workers(bb)
+        .iter()
+        .filter(|w| connected_to(w).contains(&mid))
+        .map(|w| w["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn paused_workers(bb: &Buildbot) -> Vec<String> {
+    workers(bb)
+        .iter()
+        .filter(|w| w["paused"].as_bool() == Some(true))
+        .map(|w| w["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set_paused(bb: &Buildbot, workerid: i64, paused: bool) {
+    let method = if paused { "pause" } else { "unpause" };
+    bb.control(
+        &format!("workers/{workerid}"),
+        method,
+        json!({"reason": "e2e placement"}),
+    )
+    .unwrap();
+}
+
+/// Forces `builder` so that its build runs on master `mid`: every idle-capable worker elsewhere
+/// is paused until the build has started there, then unpaused again.
+pub fn force_on(bb: &Buildbot, mid: i64, builder: &str, props: &[(&str, &str)]) -> ForcedBuild {
+    let others: Vec<i64> = workers(bb)
+        .iter()
+        .filter(|w| !connected_to(w).contains(&mid) && w["paused"].as_bool() != Some(true))
+        .map(|w| w["workerid"].as_i64().unwrap())
+        .collect();
+    assert!(!workers_on(bb, mid).is_empty(), "no worker on master {mid}");
+    for id in &others {
+        set_paused(bb, *id, true);
+    }
+    // The pause travels over the MQ to every master.
+    std::thread::sleep(Duration::from_millis(700));
+    let forced = bb.force(builder, props).unwrap();
+    let started = wait_until(
+        &format!("build request {} to start", forced.buildrequestid),
+        Duration::from_secs(30),
+        || {
+            let builds = bb.list(
+                &format!("builds?buildrequestid={}", forced.buildrequestid),
+                "builds",
+            )?;
+            Ok(builds.first().map(|b| b["masterid"].as_i64()))
+        },
+    );
+    for id in &others {
+        set_paused(bb, *id, false);
+    }
+    assert_eq!(
+        started.unwrap(),
+        Some(mid),
+        "the build did not start on master {mid}"
+    );
+    forced
+}
+
+/// A forced request ended SUCCESS with exactly one build (no RETRY, no CANCELLED).
+pub fn assert_clean_success(bb: &Buildbot, f: ForcedBuild) -> Vec<Value> {
+    let outcome = bb.wait_complete(f.buildrequestid, BUILD_TIMEOUT).unwrap();
+    assert_eq!(outcome.results, 0, "{outcome:#?}");
+    assert_eq!(outcome.builds.len(), 1, "a build was retried: {outcome:#?}");
+    outcome.builds
+}
+
+pub fn agent(fleet: &Fleet, i: usize) -> AgentClient {
+    AgentClient::new(&fleet.info.masters[i].agent_url, &fleet.token().unwrap())
+}
+
+/// `POST /v1/drain`: status code and status.
+pub fn start_drain(agent: &AgentClient, body: Value) -> (u16, DrainStatus) {
+    let (code, answer) = agent
+        .request(reqwest::Method::POST, "/v1/drain", Some(&body))
+        .unwrap();
+    assert!(code == 200 || code == 202, "{code}: {answer}");
+    (code, serde_json::from_value(answer).unwrap())
+}
+
+pub fn cancel_drain(agent: &AgentClient) -> (u16, Value) {
+    agent
+        .request(reqwest::Method::DELETE, "/v1/drain", None)
+        .unwrap()
+}
+
+/// Polls `GET /v1/drain` until its phase is `phase` (fails at once on another final phase).
+pub fn wait_phase(agent: &AgentClient, phase: DrainPhase, timeout: Duration) -> DrainStatus {
+    wait_until(&format!("drain phase {phase:?}"), timeout, || {
+        let s: DrainStatus = agent.get("/v1/drain")?;
+        if s.phase == phase {
+            return Ok(Some(s));
+        }
+        if matches!(
+            s.phase,
+            DrainPhase::Failed | DrainPhase::Cancelled | DrainPhase::Drained
+        ) {
+            bail!("the drain ended {:?}: {:?}", s.phase, s.message);
+        }
+        Ok(None)
+    })
+    .unwrap()
+}
+
+/// The PID in `<dir>/twistd.pid`.
+pub fn twistd_pid(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join("twistd.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Every worker's PID.
+pub fn worker_pids(fleet: &Fleet) -> BTreeMap<String, u32> {
+    fleet
+        .info
+        .workers
+        .iter()
+        .map(|w| (w.name.clone(), twistd_pid(&w.basedir).unwrap()))
+        .collect()
+}
+
+/// HAProxy's view of slot `i`'s server (`UP`, `MAINT`, ...).
+pub fn lb_server(fleet: &Fleet, i: usize) -> String {
+    fleet.status().unwrap().masters[i]
+        .lb_server
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Every handed-off worker reached another master within `max` seconds of being free.
+pub fn assert_handoffs_within(status: &DrainStatus, workers: &[String], max: f64) {
+    for name in workers {
+        let h = status
+            .workers_handed_off
+            .iter()
+            .find(|h| &h.worker == name)
+            .unwrap_or_else(|| panic!("{name} not handed off: {status:#?}"));
+        let at = h
+            .attached_elsewhere_at
+            .unwrap_or_else(|| panic!("{name} never seen elsewhere: {status:#?}"));
+        let latency = at - h.free_at;
+        eprintln!("handoff {name}: {latency:.2} s to {:?}", h.to_master);
+        assert!(latency <= max, "{name} took {latency:.2} s: {status:#?}");
+    }
+}
+
+/// An agent started again by the test (after a kill -9); killed when dropped.
+pub struct Restarted(pub Child);
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts slot `i`'s agent again with its recorded binary and config, logging to its log.
+pub fn restart_agent(fleet: &Fleet, i: usize) -> Result<Restarted> {
+    let slot = &fleet.info.masters[i];
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&slot.agent_log)
+        .context("agent log")?;
+    let child = Command::new(&fleet.info.agent_bin)
+        .arg("--config")
+        .arg(&slot.agent_config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("restart the agent")?;
+    Ok(Restarted(child))
+}
