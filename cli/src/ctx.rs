@@ -1,8 +1,10 @@
 //! What every command gets: the output format, the terminal facts, and the agents to talk to
 //! (with a concurrent fan-out and name resolution).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use futures_util::StreamExt;
 
@@ -39,6 +41,8 @@ pub struct Ctx {
     pub terminal: Terminal,
     inventory: Inventory,
     http: reqwest::Client,
+    /// One client per distinct CA file of the targets (`https://` agents with `ca_file`).
+    http_by_ca: HashMap<PathBuf, reqwest::Client>,
 }
 
 impl Ctx {
@@ -53,7 +57,22 @@ impl Ctx {
             terminal,
             inventory,
             http,
+            http_by_ca: HashMap::new(),
         }
+    }
+
+    /// Builds one HTTP client per distinct CA file of the targets (so each agent is verified
+    /// against its own CA only). A bad CA file is a usage error, before anything is done.
+    pub fn with_ca_clients(mut self) -> anyhow::Result<Self> {
+        for target in &self.inventory.targets {
+            if let Some(ca) = &target.ca_file
+                && !self.http_by_ca.contains_key(ca)
+            {
+                let client = crate::client::http_client_with_ca(Some(ca))?;
+                self.http_by_ca.insert(ca.clone(), client);
+            }
+        }
+        Ok(self)
     }
 
     /// Every agent of the inventory (or of `--agent`), in inventory order.
@@ -62,8 +81,13 @@ impl Ctx {
     }
 
     pub fn client(&self, target: &Target) -> AgentClient {
+        let http = target
+            .ca_file
+            .as_ref()
+            .and_then(|ca| self.http_by_ca.get(ca))
+            .unwrap_or(&self.http);
         AgentClient::new(
-            self.http.clone(),
+            http.clone(),
             target.name.clone(),
             target.url.clone(),
             target.token.clone(),

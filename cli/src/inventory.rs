@@ -3,6 +3,10 @@
 //! Looked up in this order: `--inventory PATH` (or `$BBCTL_INVENTORY`, through clap), then
 //! `./bbctl.toml`, then `$XDG_CONFIG_HOME/bbctl/bbctl.toml` (default `~/.config/bbctl/`).
 //! `--agent URL` bypasses the file; its token comes from `--token-file` or `$BBCTL_TOKEN`.
+//!
+//! `https://` agents are verified against a CA file: `--ca-file` (or `$BBCTL_CA_FILE`) for every
+//! agent, else the master's `ca_file`, else `[defaults] ca_file`; without one, the built-in
+//! (webpki) roots. There is no way to turn verification off.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +37,7 @@ struct Defaults {
     token: Option<String>,
     token_file: Option<PathBuf>,
     timeout_secs: Option<f64>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +47,7 @@ struct MasterEntry {
     url: String,
     token: Option<String>,
     token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     #[serde(default)]
     standby: bool,
 }
@@ -56,6 +62,9 @@ pub struct Target {
     pub token: Secret,
     /// A standby slot: its master is expected not to run.
     pub standby: bool,
+    /// The PEM file of the CA(s) that sign this agent's certificate (`https://` only); `None`
+    /// means the built-in roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The resolved inventory.
@@ -73,10 +82,22 @@ pub struct Source<'a> {
     pub inventory: Option<&'a Path>,
     pub agents: &'a [String],
     pub token_file: Option<&'a Path>,
+    /// `--ca-file` / `$BBCTL_CA_FILE`: overrides the inventory's `ca_file` for every agent.
+    pub ca_file: Option<&'a Path>,
 }
 
 impl Inventory {
     pub fn load(source: Source<'_>) -> Result<Inventory, Failure> {
+        let mut inventory = Self::load_targets(&source)?;
+        if let Some(ca) = source.ca_file {
+            for target in &mut inventory.targets {
+                target.ca_file = Some(ca.to_path_buf());
+            }
+        }
+        Ok(inventory)
+    }
+
+    fn load_targets(source: &Source<'_>) -> Result<Inventory, Failure> {
         if !source.agents.is_empty() {
             return Self::from_agents(source.agents, source.token_file);
         }
@@ -112,6 +133,7 @@ impl Inventory {
                     url: parse_url(url, "--agent")?,
                     token: token.clone(),
                     standby: false,
+                    ca_file: None,
                 })
             })
             .collect::<Result<_, Failure>>()?;
@@ -160,6 +182,10 @@ impl Inventory {
                 url,
                 token,
                 standby: entry.standby,
+                ca_file: entry
+                    .ca_file
+                    .or_else(|| file.defaults.ca_file.clone())
+                    .map(|f| dir.join(f)),
             });
         }
         Ok(Inventory {
@@ -235,8 +261,30 @@ mod tests {
             inventory: Some(&path),
             agents: &[],
             token_file: None,
+            ca_file: None,
         })
         .map_err(|f| f.message)
+    }
+
+    #[test]
+    fn ca_file_per_master_wins_over_defaults_and_resolves_next_to_the_inventory() {
+        let inv = load(
+            "[defaults]\ntoken = \"t\"\nca_file = \"ca.pem\"\n\
+             [[masters]]\nname = \"m1\"\nurl = \"https://127.0.0.1:1\"\n\
+             [[masters]]\nname = \"m2\"\nurl = \"https://127.0.0.1:2\"\nca_file = \"/etc/own.pem\"\n",
+            &[],
+        )
+        .unwrap();
+        let ca = inv.targets[0].ca_file.as_deref().unwrap();
+        assert!(
+            ca.is_absolute() && ca.ends_with("ca.pem"),
+            "{}",
+            ca.display()
+        );
+        assert_eq!(
+            inv.targets[1].ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/own.pem"))
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn execute(cli: &Cli, terminal: Terminal) -> anyhow::Result<Outcome> {
         inventory: cli.global.inventory.as_deref(),
         agents: &cli.global.agents,
         token_file: cli.global.token_file.as_deref(),
+        ca_file: cli.global.ca_file.as_deref(),
     })?;
     if let Some(timeout) = cli.global.timeout {
         inventory.timeout = timeout;
@@ -56,7 +57,8 @@ fn execute(cli: &Cli, terminal: Terminal) -> anyhow::Result<Outcome> {
         terminal,
         inventory,
         client::http_client()?,
-    );
+    )
+    .with_ca_clients()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod secret;
 pub mod startup;
 pub mod state;
+pub mod tls;
 pub mod topology;
 
 pub use startup::{build_state, serve, spawn_background};

@@ -7,7 +7,7 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 
 use crate::handlers::{
-    configs, drain, events, fleet_docs, health, history, lifecycle, master, version,
+    configs, drain, events, fleet_docs, health, history, lifecycle, master, routing, version,
 };
 use crate::state::AppState;
 use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, metrics};
@@ -53,6 +53,9 @@ pub fn router(state: AppState) -> Router {
             "/upgrades/{id}",
             put(fleet_docs::put_upgrade).get(fleet_docs::get_upgrade),
         )
+        // Back in rotation after a drain (upgrade issue: rolling, rollback).
+        .route("/routing", get(routing::get))
+        .route("/routing/resume", post(routing::resume))
         // DRAIN (drain issue): `/drain` GET/POST/DELETE routes go here.
         .route(
             "/drain",

@@ -57,15 +57,29 @@ pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
     tasks
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API on `listener` until `shutdown` resolves: HTTPS when the config has a `[tls]`
+/// section, plain HTTP otherwise.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, agent = %state.config().name, "bbctl-agent listening");
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = routes::router(state.clone());
+    match &state.config().tls {
+        Some(tls) => {
+            let server_config = crate::tls::server_config(tls).map_err(std::io::Error::other)?;
+            let listener = crate::tls::TlsListener::new(listener, server_config)?;
+            tracing::info!(%addr, agent = %state.config().name, scheme = "https", "bbctl-agent listening");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            tracing::info!(%addr, agent = %state.config().name, scheme = "http", "bbctl-agent listening");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

@@ -1,61 +1,28 @@
-//! Issue 6 acceptance on a real fleet (3 masters + 3 standby slots, 4 workers): a v2 that fails
-//! checkconfig is refused in pre-flight with nothing touched; a blue-green `bbctl upgrade
-//! --detach` to v2 (which adds the builder `sleep-v2`) refuses a second upgrade with the first
-//! one's reason, and completes while builds forced before, during and after it all end SUCCESS
-//! exactly once (no RETRY); `sleep-v2` runs on a new master and every worker ends on one.
+//! Issue 6 acceptance on real fleets. Each test owns its fleet (an upgrade changes every
+//! master) and combines the checks that fit one fleet:
+//! - blue-green (3 masters + 3 standby, 4 workers): a v2 that fails checkconfig is refused in
+//!   pre-flight with nothing touched; `bbctl upgrade --detach` to v2 (which adds the builder
+//!   `sleep-v2`) refuses a second upgrade with the first one's reason, and completes while builds
+//!   forced before, during and after it all end SUCCESS exactly once (no RETRY); `sleep-v2` runs
+//!   on a new master and every worker ends on one.
+//! - rolling `--batch 1` (3 masters, no standby): `bbctl` SIGKILLed right after pre-flight and
+//!   again while an old master drains, `upgrade resume` each time: completes; every build
+//!   SUCCESS once; never fewer than `--min-serving` masters ready; all on v2.
+//! - rollback and abort (2 masters + 2 standby): a v2 whose www port is taken passes checkconfig
+//!   but cannot start → rolled back (exit 6, the log line that explains it), old masters serve;
+//!   then `upgrade abort` while the old masters drain → the same.
+
+#[path = "upgrade/support.rs"]
+mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bbctl_e2e::{Buildbot, Fleet, FleetOptions, wait_until};
+use bbctl_e2e::{Fleet, FleetOptions, wait_until};
 use serde_json::Value;
-
-const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn bbctl(fleet: &Fleet, args: &[&str]) -> Output {
-    Command::new(&fleet.info.bbctl_bin)
-        .arg("--inventory")
-        .arg(&fleet.info.inventory)
-        .args(args)
-        .output()
-        .expect("run bbctl")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn masters(fleet: &Fleet) -> Vec<Value> {
-    let out = bbctl(fleet, &["masters", "list", "-o", "json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)))
-}
-
-/// Forces `builder` through the first slot whose master accepts it.
-fn force_anywhere(fleet: &Fleet, builder: &str, duration: u64) -> i64 {
-    for slot in 0..fleet.info.masters.len() {
-        if let Ok(forced) = fleet
-            .buildbot(slot)
-            .force(builder, &[("duration", &duration.to_string())])
-        {
-            return forced.buildrequestid;
-        }
-    }
-    panic!("no master accepted a forced {builder}");
-}
-
-/// A REST client of any slot whose master answers.
-fn any_live(fleet: &Fleet) -> Buildbot {
-    (0..fleet.info.masters.len())
-        .map(|i| fleet.buildbot(i))
-        .find(|b| b.get("masters").is_ok())
-        .expect("a live master")
-}
+use support::*;
 
 #[test]
 fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrade() {

@@ -56,6 +56,10 @@ pub struct GlobalArgs {
     /// A file holding the bearer token for --agent (else $BBCTL_TOKEN).
     #[arg(long, global = true, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// PEM file of the CA that signs the agents' certificates (https:// agents); overrides the
+    /// inventory's `ca_file`. Without one, the built-in roots are used.
+    #[arg(long, global = true, env = "BBCTL_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
     /// Output format: `table` for people, `wide` for more columns, `json` for scripts.
     #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,

@@ -33,6 +33,10 @@ pub struct UpgradeArgs {
     /// When the drain deadline passes, end overdue builds so Buildbot re-queues them (RETRY).
     #[arg(long, requires = "deadline")]
     pub force_after_deadline: bool,
+    /// In verify, wait (at most one 5-minute Buildbot poll) until every scheduler and change
+    /// source is owned by a new master, instead of reporting when that will happen.
+    #[arg(long)]
+    pub wait_schedulers: bool,
     /// Print the plan and stop; the exit code says whether it is feasible (0) or not (5).
     #[arg(long)]
     pub dry_run: bool,

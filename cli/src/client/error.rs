@@ -70,9 +70,17 @@ impl ApiError {
         if err.is_connect() || err.is_request() {
             let mut detail = err.to_string();
             let mut source = std::error::Error::source(&err);
+            let mut certificate = false;
             while let Some(cause) = source {
                 detail = cause.to_string();
+                certificate |= detail.contains("certificate");
                 source = cause.source();
+            }
+            if certificate {
+                detail = format!(
+                    "TLS certificate not trusted: {detail}; give the CA that signed the agent's \
+                     certificate with --ca-file, $BBCTL_CA_FILE or ca_file in the inventory"
+                );
             }
             return ApiError::Unreachable {
                 agent: agent.to_string(),

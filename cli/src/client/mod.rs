@@ -25,14 +25,36 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Builds the shared reqwest client. Idle connections are not kept: a fan-out talks to each
 /// agent once, and keeping a thousand sockets open would only cost file descriptors.
+/// `https://` agents are verified against the built-in (webpki) roots.
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    http_client_with_ca(None)
+}
+
+/// Like [`http_client`], but with `ca_file` (PEM, one or more CA certificates) as the only
+/// trusted roots. An unreadable file or one without a certificate is a usage error (exit 2).
+pub fn http_client_with_ca(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
     use anyhow::Context as _;
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_file {
+        let usage =
+            |why: String| crate::exit::Failure::usage(format!("CA file {}: {why}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| usage(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(usage("no PEM certificate found".into()).into());
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         "bbctl-api-version",
         reqwest::header::HeaderValue::from_static(bbctl_api::API_VERSION),
     );
-    reqwest::Client::builder()
+    builder
         .user_agent(concat!("bbctl/", env!("CARGO_PKG_VERSION")))
         .default_headers(headers)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -114,6 +136,12 @@ impl AgentClient {
 
     pub async fn drain_cancel(&self) -> Result<DrainStatus, ApiError> {
         self.call(reqwest::Method::DELETE, "/v1/drain", None::<&()>)
+            .await
+    }
+
+    /// `POST /v1/routing/resume`: the load balancer routes worker connections here again.
+    pub async fn routing_resume(&self) -> Result<serde_json::Value, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/routing/resume", None::<&()>)
             .await
     }
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 use read::{Reader, bad};
 pub use source::{ENV_CONFIG_PATH, ENV_PREFIX};
 
-use crate::secret::Secret;
+use crate::secret::{DbUrl, Secret};
+pub use crate::tls::TlsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -33,12 +34,14 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     /// Resolved: the configured URL or `sqlite://<state_dir>/agent.sqlite3`.
-    pub state_db_url: String,
+    pub state_db_url: DbUrl,
     pub token: Secret,
     pub poll_interval: Duration,
     pub master: MasterConfig,
     pub wamp: Option<WampConfig>,
     pub load_balancer: LoadBalancerConfig,
+    /// `[tls]`: serve HTTPS with this certificate (checked at load time); `None` = plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +51,8 @@ pub struct MasterConfig {
     pub buildbot: PathBuf,
     /// Always ends with `/`.
     pub rest_url: String,
-    pub db_url: Option<String>,
+    /// May hold a password: `Debug`/`Display` redact it.
+    pub db_url: Option<DbUrl>,
     pub start_timeout: Duration,
     pub vars: serde_json::Map<String, serde_json::Value>,
 }
@@ -114,7 +118,10 @@ impl AgentConfig {
         let state_dir = absolute(base, &r.req_str("state_dir")?);
         let state_db_url = match r.opt_str("state_db_url")? {
             Some(url) => check_db_url(&url)?,
-            None => format!("sqlite://{}", state_dir.join("agent.sqlite3").display()),
+            None => DbUrl::new(format!(
+                "sqlite://{}",
+                state_dir.join("agent.sqlite3").display()
+            )),
         };
         let token = read_token(&mut r, base)?;
         let poll = r.opt_f64("poll_interval_secs")?.unwrap_or(1.0);
@@ -124,6 +131,7 @@ impl AgentConfig {
         let master = read_master(&mut r, base)?;
         let wamp = read_wamp(&mut r)?;
         let load_balancer = read_load_balancer(&mut r)?;
+        let tls = read_tls(&mut r, base)?;
         r.finish()?;
         Ok(AgentConfig {
             name,
@@ -135,6 +143,7 @@ impl AgentConfig {
             master,
             wamp,
             load_balancer,
+            tls,
         })
     }
 
@@ -187,7 +196,7 @@ fn read_master(r: &mut Reader<'_>, base: &Path) -> Result<MasterConfig, ConfigEr
     if !rest_url.ends_with('/') {
         rest_url.push('/');
     }
-    let db_url = r.opt_str("master.db_url")?;
+    let db_url = r.opt_str("master.db_url")?.map(DbUrl::new);
     let timeout = r.opt_f64("master.start_timeout_secs")?.unwrap_or(60.0);
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
         return Err(bad(
@@ -241,12 +250,38 @@ fn read_load_balancer(r: &mut Reader<'_>) -> Result<LoadBalancerConfig, ConfigEr
     })
 }
 
-fn check_db_url(url: &str) -> Result<String, ConfigError> {
+/// `[tls]`: both files or neither; the files are loaded here so that a bad one stops the agent
+/// at startup with the setting named.
+fn read_tls(r: &mut Reader<'_>, base: &Path) -> Result<Option<TlsConfig>, ConfigError> {
+    let cert = r.opt_str("tls.cert_file")?;
+    let key = r.opt_str("tls.key_file")?;
+    let tls = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => TlsConfig {
+            cert_file: absolute(base, &cert),
+            key_file: absolute(base, &key),
+        },
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing {
+                key: "tls.cert_file".into(),
+            });
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                key: "tls.key_file".into(),
+            });
+        }
+    };
+    crate::tls::server_config(&tls)?;
+    Ok(Some(tls))
+}
+
+fn check_db_url(url: &str) -> Result<DbUrl, ConfigError> {
     if url.starts_with("sqlite://")
         || url.starts_with("postgres://")
         || url.starts_with("postgresql://")
     {
-        Ok(url.to_owned())
+        Ok(DbUrl::new(url))
     } else {
         Err(bad(
             "state_db_url",

@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "master",
     "wamp",
     "load_balancer",
+    "tls",
 ];
 
 /// Keys whose override value is parsed as a TOML literal (number, boolean) instead of a string.

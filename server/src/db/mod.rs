@@ -61,7 +61,8 @@ impl Db {
     /// file that is not a usable database with a message saying so.
     pub fn open(url: &str) -> Result<Db, DbError> {
         let open_err = |message: String| DbError::Open {
-            url: url.to_owned(),
+            // The URL may carry a password; the message goes to logs and stderr.
+            url: crate::secret::redact_url(url),
             message,
         };
         let conn = if let Some(path) = url.strip_prefix("sqlite://") {

@@ -151,6 +151,16 @@ pub async fn start(
     {
         return Ok((false, d.status()));
     }
+    if let Some(d) = slot.as_ref()
+        && d.phase == DrainPhase::Failed
+        && (d.state.routing_stopped || !d.state.paused_by_drain.is_empty())
+    {
+        return Err(AppError::conflict(format!(
+            "drain {} failed and still holds workers paused or routing stopped: cancel it \
+             first (DELETE /v1/drain)",
+            d.id
+        )));
+    }
     if let Some(secs) = req.deadline_secs
         && !(secs.is_finite() && secs >= 0.0)
     {
@@ -345,7 +355,10 @@ async fn relevant_event(rx: &mut tokio::sync::broadcast::Receiver<bbctl_api::Eve
     use tokio::sync::broadcast::error::RecvError;
     loop {
         match rx.recv().await {
-            Ok(e) if e.kind.starts_with("buildbot.builds.") || e.kind.starts_with("buildbot.workers.") => {
+            Ok(e)
+                if e.kind.starts_with("buildbot.builds.")
+                    || e.kind.starts_with("buildbot.workers.") =>
+            {
                 return;
             }
             Ok(_) => {}

@@ -9,6 +9,7 @@ pub mod health;
 pub mod history;
 pub mod lifecycle;
 pub mod master;
+pub mod routing;
 pub mod version;
 
 use axum::http::HeaderMap;

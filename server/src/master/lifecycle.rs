@@ -105,6 +105,12 @@ async fn start_and_wait(state: &AppState) -> Result<OpSuccess, OpFailure> {
     let failed = |m: String| OpFailure::new(ErrorCode::OperationFailed, m);
     let vars_file = vars::write_vars_file(cfg, basedir)
         .map_err(|e| failed(format!("cannot write the vars file: {e}")))?;
+    // `start` checked that no master runs here. A pid file left behind names a dead process, a
+    // zombie (a SIGKILLed master not reaped yet) or a recycled pid; twistd refuses to start over
+    // the last two ("Another twistd server is running") and, with --quiet, says so nowhere we read.
+    if process::read_pid(basedir).is_some() && process::running_pid(basedir).is_none() {
+        let _ = std::fs::remove_file(basedir.join("twistd.pid"));
+    }
     let log = logs::log_path(basedir);
     let offset = logs::offset(&log);
     let base = basedir.display().to_string();

@@ -3,12 +3,19 @@
 //! a real single Buildbot master (`real_master`) where it is.
 
 mod auth;
+mod auth_every_route;
 mod cli;
 mod configs;
+mod drain;
 mod events;
+mod fuzz;
 mod health;
 mod helpers;
 mod history;
 mod openapi;
+mod pki;
 mod real_master;
+mod secrets;
+mod spec;
+mod tls;
 mod topology;

@@ -50,7 +50,11 @@ impl Runner<'_> {
         loop {
             match client.readyz().await {
                 Ok((true, _)) => {
-                    return Ok(format!("{master} is running {} and ready", j.config_label));
+                    let routing = route_here(&client).await.map_err(StepFail::Gate)?;
+                    return Ok(format!(
+                        "{master} is running {} and ready; {routing}",
+                        j.config_label
+                    ));
                 }
                 Ok((false, health)) if tokio::time::Instant::now() >= deadline => {
                     return Err(StepFail::Gate(Fail::failed(
@@ -181,6 +185,29 @@ impl Runner<'_> {
             )));
         }
         Ok(format!("{} drained", masters.join(", ")))
+    }
+}
+
+/// Puts a started master back in the load balancer's rotation: a drain leaves its slot out on
+/// purpose, so a slot that ran the old configuration (rolling) or was started again (rollback)
+/// would otherwise receive no worker. An agent without a load-balancer hook is left alone.
+pub(super) async fn route_here(client: &crate::client::AgentClient) -> Result<String, Fail> {
+    match client.routing_resume().await {
+        Ok(v) => Ok(format!(
+            "load balancer routes workers here ({})",
+            v["routing"].as_str().unwrap_or("?")
+        )),
+        Err(ApiError::Agent { status: 409, .. }) => {
+            Ok("routing not managed by the agent".to_string())
+        }
+        Err(err) => Err(Fail::failed(
+            format!(
+                "{}: could not route workers to it: {}",
+                client.name(),
+                err.short()
+            ),
+            log_lines(&err),
+        )),
     }
 }
 

@@ -57,6 +57,9 @@ pub struct Options {
     pub force_after_deadline: bool,
     pub min_serving: usize,
     pub batch: usize,
+    /// `--wait-schedulers`: verify waits (bounded) for Buildbot's poll to move the schedulers.
+    #[serde(default)]
+    pub wait_schedulers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +224,7 @@ mod tests {
                 force_after_deadline: false,
                 min_serving: 1,
                 batch: 1,
+                wait_schedulers: false,
             },
             old: vec!["m1".into()],
             new: vec!["m2".into()],

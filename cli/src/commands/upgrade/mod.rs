@@ -10,6 +10,7 @@ mod plan;
 mod preflight;
 mod rollback;
 mod rolling;
+mod schedulers;
 mod status;
 mod verify;
 
@@ -322,6 +323,7 @@ async fn preflight_and_journal(
             force_after_deadline: args.force_after_deadline,
             min_serving: args.min_serving,
             batch: args.batch,
+            wait_schedulers: args.wait_schedulers,
         },
         old: plan.old.clone(),
         new: plan.new.clone(),
@@ -412,7 +414,9 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
     };
     j.finish(phase, Some(message.clone()));
     let saved = store.save(&j).await;
-    if phase.is_final() {
+    // A failed save means another CLI took the journal over (e.g. `upgrade abort`): the lease
+    // is theirs now.
+    if phase.is_final() && saved.is_ok() {
         let _ = store.client.lease_delete(&j.id).await;
     }
     if phase == Phase::Succeeded {

@@ -121,8 +121,9 @@ impl Runner<'_> {
         }
         let slow = client.with_timeout(std::time::Duration::from_secs(300));
         slow.start(request).await.map_err(Fail::from_api)?;
+        let routing = super::bluegreen::route_here(&client).await?;
         Ok(Some(format!(
-            "{m}: started again on its previous configuration"
+            "{m}: started again on its previous configuration; {routing}"
         )))
     }
 }

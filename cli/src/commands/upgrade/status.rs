@@ -308,6 +308,10 @@ pub async fn abort(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
     preflight::acquire_lease(&store.client, &j.id, &reason)
         .await
         .map_err(Fail::into_error)?;
+    // Saved first: a CLI still running this upgrade (e.g. `--detach`) gets 409 at its next save
+    // and stops, instead of carrying on with the steps the rollback undoes.
+    j.message = Some("aborting: rolling back".into());
+    store.save(&j).await?;
     let emitter = Emitter {
         json: ctx.format == crate::cli::OutputFormat::Json,
         id: j.id.clone(),

@@ -1,16 +1,13 @@
 //! Step 4, verify: every old master that is not also a new one stopped, every worker attached
 //! to a master on the new configuration, no build request claimed by a stopped master, and who
-//! owns the schedulers. Buildbot moves schedulers only on a 5-minute poll, so a scheduler still
-//! owned by a stopped master is reported (after prompting the new masters with a reconfig), not
-//! waited for.
+//! owns the schedulers and change sources ([`super::schedulers`]: reported with the time of
+//! Buildbot's next claim attempt, or waited for with `--wait-schedulers`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bbctl_api::OperationRequest;
-
 use super::journal::Journal;
-use super::{Fail, Runner, StepFail};
+use super::{Fail, Runner, StepFail, schedulers};
 
 /// How long handed-off workers may take to attach to a new master.
 const WORKERS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -20,6 +17,7 @@ impl Runner<'_> {
     pub(super) async fn verify(&self, j: &mut Journal) -> Result<String, StepFail> {
         let mut new_ids = BTreeSet::new();
         let mut rest_urls = Vec::new();
+        let mut uptimes = Vec::new();
         for m in &j.new {
             let info = self.client(m)?.master().await.map_err(StepFail::api)?;
             let on_new = info
@@ -30,6 +28,7 @@ impl Runner<'_> {
                 return Err(fail(format!("{m} is not running the new configuration")));
             }
             new_ids.extend(info.masterid);
+            uptimes.extend(info.process.uptime_secs);
             rest_urls.push(info.rest_url);
         }
         let mut old_ids = BTreeSet::new();
@@ -88,26 +87,29 @@ impl Runner<'_> {
                 stuck,
             )));
         }
-        let mut findings = self.scheduler_owners(&rest, &new_ids).await;
+        let mut findings = schedulers::unowned(&rest, &new_ids).await;
         if !findings.is_empty() {
-            let request = OperationRequest {
-                reason: Some(format!("upgrade {}: prompt scheduler ownership", j.id)),
-            };
-            for m in &j.new {
-                let _ = self
-                    .client(m)?
-                    .with_timeout(Duration::from_secs(60))
-                    .reconfig(&request)
-                    .await;
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            findings = self.scheduler_owners(&rest, &new_ids).await;
-            if !findings.is_empty() {
-                findings.push(
-                    "Buildbot re-claims schedulers only on its 5-minute poll: they move to a new \
-                     master within 5 minutes"
-                        .into(),
+            let eta = schedulers::next_attempt_in(&uptimes);
+            if j.options.wait_schedulers {
+                self.emitter.emit(
+                    "step_progress",
+                    Some("verify"),
+                    &format!(
+                        "waiting for Buildbot's activity poll to move {} scheduler(s)/change source(s) (at most {:.0} s)",
+                        findings.len(),
+                        eta.unwrap_or(schedulers::POLL_INTERVAL_SECS) + 15.0
+                    ),
+                    serde_json::Value::Null,
                 );
+                findings = schedulers::wait_owned(
+                    &rest,
+                    &new_ids,
+                    eta.unwrap_or(schedulers::POLL_INTERVAL_SECS),
+                )
+                .await;
+            }
+            if !findings.is_empty() {
+                findings.push(schedulers::explain(eta));
             }
         }
         j.findings = findings;
@@ -119,22 +121,6 @@ impl Runner<'_> {
                 "schedulers still moving"
             }
         ))
-    }
-
-    /// Schedulers not owned by a new master, one line each (best effort: none if unreadable).
-    async fn scheduler_owners(&self, rest: &str, new_ids: &BTreeSet<i64>) -> Vec<String> {
-        let schedulers = get_json(&format!("{rest}schedulers")).await;
-        schedulers["schedulers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| {
-                !s["master"]["masterid"]
-                    .as_i64()
-                    .is_some_and(|id| new_ids.contains(&id))
-            })
-            .map(|s| format!("scheduler {} owned by {}", s["name"], s["master"]["name"]))
-            .collect()
     }
 }
 
@@ -153,7 +139,7 @@ fn api_base(rest_url: &str) -> String {
 }
 
 /// A Buildbot REST read; `null` when it fails (verification then finds nothing to report).
-async fn get_json(url: &str) -> serde_json::Value {
+pub(super) async fn get_json(url: &str) -> serde_json::Value {
     let Ok(client) = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -1,0 +1,153 @@
+//! Helpers of the upgrade e2e tests: running `bbctl` against a fleet, forcing builds anywhere,
+//! reading the journal, and the "every build SUCCESS exactly once" check.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bbctl_e2e::{Buildbot, Fleet};
+use serde_json::Value;
+
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn bbctl_cmd(fleet: &Fleet, args: &[&str]) -> Command {
+    let mut cmd = Command::new(&fleet.info.bbctl_bin);
+    cmd.arg("--inventory")
+        .arg(&fleet.info.inventory)
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub fn bbctl(fleet: &Fleet, args: &[&str]) -> Output {
+    bbctl_cmd(fleet, args).output().expect("run bbctl")
+}
+
+/// `bbctl ARGS` in the background, its output discarded (it is journaled).
+pub fn spawn_bbctl(fleet: &Fleet, args: &[&str]) -> Child {
+    bbctl_cmd(fleet, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bbctl")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn masters(fleet: &Fleet) -> Vec<Value> {
+    let out = bbctl(fleet, &["masters", "list", "-o", "json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)))
+}
+
+/// The journal of the newest upgrade (or `id`); `None` before one exists.
+pub fn journal(fleet: &Fleet, id: Option<&str>) -> Option<Value> {
+    let mut args = vec!["upgrade", "status", "-o", "json"];
+    args.extend(id);
+    let out = bbctl(fleet, &args);
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The first step of `journal` in state `running`, as `kind master(s)`.
+pub fn running_step(journal: &Value) -> Option<String> {
+    journal["steps"].as_array()?.iter().find_map(|s| {
+        (s["state"] == "running").then(|| {
+            let who = s["master"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    s["masters"].as_array().map(|m| {
+                        m.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                })
+                .unwrap_or_default();
+            format!("{} {who}", s["step"].as_str().unwrap_or("?"))
+        })
+    })
+}
+
+/// Polls the journal until a step matching `want` runs; returns the upgrade id.
+pub fn wait_step(fleet: &Fleet, want: &str, timeout: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(j) = journal(fleet, None)
+            && j["phase"] == "running"
+            && running_step(&j).is_some_and(|s| s.starts_with(want))
+        {
+            return j["id"].as_str().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "step {want} never ran: {:#}",
+            journal(fleet, None).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// Forces `builder` through the first slot whose master accepts it.
+pub fn force_anywhere(fleet: &Fleet, builder: &str, duration: u64) -> i64 {
+    for slot in 0..fleet.info.masters.len() {
+        if let Ok(forced) = fleet
+            .buildbot(slot)
+            .force(builder, &[("duration", &duration.to_string())])
+        {
+            return forced.buildrequestid;
+        }
+    }
+    panic!("no master accepted a forced {builder}");
+}
+
+/// A REST client of any slot whose master answers.
+pub fn any_live(fleet: &Fleet) -> Buildbot {
+    (0..fleet.info.masters.len())
+        .map(|i| fleet.buildbot(i))
+        .find(|b| b.get("masters").is_ok())
+        .expect("a live master")
+}
+
+/// Every request ended SUCCESS with exactly one build (none lost, none RETRY, none twice);
+/// returns the master id each ran on.
+pub fn assert_success_once(fleet: &Fleet, requests: &[i64]) -> Vec<i64> {
+    let rest = any_live(fleet);
+    requests
+        .iter()
+        .map(|id| {
+            let outcome = rest.wait_complete(*id, BUILD_TIMEOUT).unwrap();
+            assert_eq!(outcome.results, 0, "request {id}: {:?}", outcome.builds);
+            assert_eq!(
+                outcome.builds.len(),
+                1,
+                "request {id} ran more than once: {:?}",
+                outcome.builds
+            );
+            outcome.builds[0]["masterid"].as_i64().unwrap()
+        })
+        .collect()
+}
+
+/// The master ids every worker is connected to (`None` while one is not connected).
+pub fn worker_masters(rest: &Buildbot) -> Option<Vec<i64>> {
+    let workers = rest.list("workers", "workers").ok()?;
+    let mut on = Vec::new();
+    for w in &workers {
+        let ids: Vec<i64> = w["connected_to"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["masterid"].as_i64())
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        on.extend(ids);
+    }
+    Some(on)
+}
