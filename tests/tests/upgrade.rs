@@ -180,3 +180,222 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
         text(&history)
     );
 }
+
+/// Counts, every 300 ms until dropped, how many agents answer `/readyz` 200; keeps the minimum.
+struct ReadyWatch {
+    stop: Arc<AtomicBool>,
+    min: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadyWatch {
+    fn start(fleet: &Fleet) -> ReadyWatch {
+        let urls: Vec<String> = fleet
+            .info
+            .masters
+            .iter()
+            .map(|m| format!("{}/readyz", m.agent_url.trim_end_matches('/')))
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let min = Arc::new(AtomicUsize::new(usize::MAX));
+        let (s, m) = (stop.clone(), min.clone());
+        let thread = std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            while !s.load(Ordering::SeqCst) {
+                let ready = urls
+                    .iter()
+                    .filter(|u| http.get(u.as_str()).send().is_ok_and(|r| r.status() == 200))
+                    .count();
+                m.fetch_min(ready, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        ReadyWatch {
+            stop,
+            min,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.min.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
+    let fleet = Fleet::up(FleetOptions {
+        masters: 3,
+        standby: 0,
+        workers: 4,
+    })
+    .unwrap();
+    let v2 = fleet.info.master_cfg_v2.to_str().unwrap().to_string();
+    let mut requests: Vec<i64> = [8, 12, 15]
+        .iter()
+        .map(|d| force_anywhere(&fleet, "sleep", *d))
+        .collect();
+    let watch = ReadyWatch::start(&fleet);
+    let started = Instant::now();
+
+    // Killed right after pre-flight (the first batch's drain), then while a new master starts
+    // (or, if that window was missed, while the next old master drains).
+    let mut child = spawn_bbctl(
+        &fleet,
+        &[
+            "upgrade",
+            "--new-config",
+            &v2,
+            "--strategy",
+            "rolling",
+            "--batch",
+            "1",
+            "--min-serving",
+            "2",
+            "--yes",
+            "--reason",
+            "e2e rolling",
+        ],
+    );
+    let kill_points = [
+        &["drain master-1", "wait_drained master-1"][..],
+        &["start_new master-2", "drain master-3", "wait_drained master-3"][..],
+    ];
+    for (n, points) in kill_points.iter().enumerate() {
+        let (id, step) = wait_step(&fleet, points, Duration::from_secs(180));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        eprintln!("kill {n}: bbctl SIGKILLed during `{step}` of {id}");
+        requests.push(force_anywhere(&fleet, "sleep", 9));
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(journal(&fleet, Some(&id)).unwrap()["phase"], "running");
+        child = spawn_bbctl(&fleet, &["upgrade", "resume", &id]);
+    }
+    // The last resume runs to the end while builds keep coming.
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(300), "upgrade hangs");
+        if requests.len() < 10 {
+            requests.push(force_anywhere(&fleet, "sleep", 8));
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let status = child.wait().unwrap();
+    let j = journal(&fleet, None).unwrap();
+    assert_eq!(status.code(), Some(0), "{j:#}");
+    assert_eq!(j["phase"], "succeeded", "{j:#}");
+    requests.push(force_anywhere(&fleet, "sleep-v2", 8));
+    requests.push(force_anywhere(&fleet, "sleep", 8));
+
+    assert_success_once(&fleet, &requests);
+    let min_ready = watch.finish();
+    assert!(min_ready >= 2, "only {min_ready} master(s) ready at some point");
+    for m in masters(&fleet) {
+        assert_eq!(m["state"], "running", "{m}");
+        assert_eq!(m["config_label"], "master-v2.cfg", "{m}");
+    }
+    let rest = any_live(&fleet);
+    wait_until("every worker attached", Duration::from_secs(30), || {
+        Ok(worker_masters(&rest))
+    })
+    .unwrap();
+    eprintln!("rolling upgrade with two kills: {:?}", started.elapsed());
+}
+
+#[test]
+fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
+    let fleet = Fleet::up(FleetOptions {
+        masters: 2,
+        standby: 2,
+        workers: 3,
+    })
+    .unwrap();
+    let old_ids: BTreeSet<i64> = masters(&fleet)
+        .iter()
+        .filter(|m| m["state"] == "running")
+        .map(|m| m["masterid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(old_ids.len(), 2);
+    let before = masters(&fleet);
+
+    // A v2 whose www port is PostgreSQL's: checkconfig does not bind ports, the start fails.
+    let v2 = std::fs::read_to_string(&fleet.info.master_cfg_v2).unwrap();
+    let www = r#"f"tcp:{V['www_port']}:interface=127.0.0.1""#;
+    assert!(v2.contains(www), "master-v2.cfg changed its www line");
+    let clash = v2.replace(
+        www,
+        &format!(r#"f"tcp:{}:interface=127.0.0.1""#, fleet.info.postgres.port),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let clash_cfg = dir.path().join("master.cfg");
+    std::fs::write(&clash_cfg, clash).unwrap();
+    let mut requests = vec![force_anywhere(&fleet, "sleep", 12)];
+    let out = bbctl(
+        &fleet,
+        &["upgrade", "--new-config", clash_cfg.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rolled back") && stderr.contains("Address already in use"),
+        "{}",
+        text(&out)
+    );
+    let after = masters(&fleet);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b["state"], a["state"], "not rolled back: {a}");
+        if b["state"] == "running" {
+            assert_eq!(b["config_sha256"], a["config_sha256"], "not rolled back: {a}");
+        }
+    }
+    // The old masters keep serving.
+    requests.push(force_anywhere(&fleet, "sleep", 8));
+    let ran_on = assert_success_once(&fleet, &requests);
+    assert!(ran_on.iter().all(|m| old_ids.contains(m)), "{ran_on:?}");
+
+    // `upgrade abort` while the old masters drain (their builds still running).
+    let mut requests: Vec<i64> = [25, 25]
+        .iter()
+        .map(|d| force_anywhere(&fleet, "sleep", *d))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let v2 = fleet.info.master_cfg_v2.to_str().unwrap();
+    let out = bbctl(&fleet, &["upgrade", "--new-config", v2, "--yes", "--detach"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (id, _) = wait_step(&fleet, &["wait_drained"], Duration::from_secs(120));
+    requests.push(force_anywhere(&fleet, "sleep", 8));
+    let out = bbctl(&fleet, &["upgrade", "abort", &id]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("drain cancelled"), "{said}");
+    assert_eq!(journal(&fleet, Some(&id)).unwrap()["phase"], "aborted");
+    for m in masters(&fleet) {
+        let old = m["masterid"]
+            .as_i64()
+            .is_some_and(|id| old_ids.contains(&id));
+        assert_eq!(m["state"] == "running", old, "{m}");
+    }
+    let rest = any_live(&fleet);
+    wait_until(
+        "every worker back on an old master",
+        Duration::from_secs(60),
+        || {
+            Ok(worker_masters(&rest)
+                .filter(|on| on.iter().all(|m| old_ids.contains(m)))
+                .map(|_| ()))
+        },
+    )
+    .unwrap();
+    requests.push(force_anywhere(&fleet, "sleep", 8));
+    let ran_on = assert_success_once(&fleet, &requests);
+    assert!(
+        ran_on.last().is_some_and(|m| old_ids.contains(m)),
+        "{ran_on:?}"
+    );
+}

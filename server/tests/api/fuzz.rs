@@ -154,8 +154,10 @@ async fn check(agent: &TestAgent, op: &Operation, input: &Input) -> Result<(), T
         Err(_) => return Err(TestCaseError::fail(format!("{status}: body never ended"))),
     };
     let text = String::from_utf8_lossy(&bytes);
+    // `/readyz` answers 503 by design while the master is not running (docs/api.md).
+    let by_design = op.template == "/readyz" && status == StatusCode::SERVICE_UNAVAILABLE;
     prop_assert!(
-        !status.is_server_error(),
+        by_design || !status.is_server_error(),
         "{} {}: {status} {text}",
         op.method,
         op.template

@@ -74,22 +74,24 @@ pub fn running_step(journal: &Value) -> Option<String> {
     })
 }
 
-/// Polls the journal until a step matching `want` runs; returns the upgrade id.
-pub fn wait_step(fleet: &Fleet, want: &str, timeout: Duration) -> String {
+/// Polls the journal until a step starting with one of `want` runs; returns the upgrade id
+/// and the step.
+pub fn wait_step(fleet: &Fleet, want: &[&str], timeout: Duration) -> (String, String) {
     let started = Instant::now();
     loop {
         if let Some(j) = journal(fleet, None)
             && j["phase"] == "running"
-            && running_step(&j).is_some_and(|s| s.starts_with(want))
+            && let Some(step) = running_step(&j)
+            && want.iter().any(|w| step.starts_with(w))
         {
-            return j["id"].as_str().unwrap().to_string();
+            return (j["id"].as_str().unwrap().to_string(), step);
         }
         assert!(
             started.elapsed() < timeout,
-            "step {want} never ran: {:#}",
+            "none of {want:?} ran: {:#}",
             journal(fleet, None).unwrap_or_default()
         );
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
