@@ -2,11 +2,11 @@
 //! starts the server-side drains (the agent's `POST /v1/drain` is idempotent, so re-running
 //! re-attaches) and, unless detached, follows them to the end (see [`super::drain_follow`]).
 
-use bbctl_api::{DrainPhase, DrainRequest};
+use bbctl_api::{DrainPhase, DrainRequest, LeaseKind};
 
 use crate::cli::{DrainAction, DrainArgs};
 use crate::ctx::Ctx;
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure};
 use crate::report::{DrainRow, Outcome, Report};
 
 pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -16,6 +16,7 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         None => {}
     }
     let clients = ctx.resolve_all(&args.names).await?;
+    let lease_warning = refuse_during_upgrade(ctx).await?;
     let request = DrainRequest {
         deadline_secs: args.deadline.map(|d| d.as_secs_f64()),
         force_after_deadline: args.force_after_deadline,
@@ -29,6 +30,7 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     .await;
 
     let mut outcome = Outcome::ok(Report::Streamed);
+    outcome.warnings.extend(lease_warning);
     let mut rows = Vec::new();
     let mut followed = Vec::new();
     for (client, answer) in clients.into_iter().zip(started) {
@@ -56,6 +58,28 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     outcome.report = Report::Drains(rows);
     Ok(outcome)
+}
+
+/// Refuses (exit 5) while an upgrade holds the fleet lease: the upgrade drains and starts masters
+/// itself, and a drain of its own would fight it. The lease lives on the coordinator agent,
+/// found as `bbctl upgrade` finds it. An unreachable coordinator is only a warning (returned).
+async fn refuse_during_upgrade(ctx: &Ctx) -> anyhow::Result<Option<String>> {
+    let Ok(coordinator) = super::upgrade::coordinator(ctx) else {
+        return Ok(None);
+    };
+    match coordinator.lease_get().await {
+        Ok(lease) if lease.kind == LeaseKind::Upgrade => Err(Failure::refused(format!(
+            "refusing to drain: an upgrade holds the fleet lease ({}: {}); follow it with \
+             `bbctl upgrade status`, or wait for it to end",
+            lease.holder, lease.reason
+        ))
+        .into()),
+        Ok(_) => Ok(None),
+        Err(crate::client::ApiError::Agent { status: 404, .. }) => Ok(None),
+        Err(err) => Ok(Some(format!(
+            "warning: cannot check the fleet lease (is an upgrade running?): {err}"
+        ))),
+    }
 }
 
 /// The exit code of a finished drain.

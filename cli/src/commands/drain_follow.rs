@@ -77,8 +77,11 @@ pub async fn follow(
     rows
 }
 
-/// Prints every agent's events from the start of its drain on, until aborted. Best effort: a
-/// stream that cannot be opened leaves just the progress.
+/// Prints each draining agent's own events (`agent.*`: the drain's steps, operations, state
+/// changes) from the start of its drain on, until aborted. Buildbot's MQ events are left out:
+/// every agent sees the whole fleet's, so they would repeat once per agent and drown the drain's
+/// story (`bbctl events` shows them). Best effort: a stream that cannot be opened leaves just the
+/// progress.
 async fn print_events(clients: Vec<AgentClient>, since_at: Vec<f64>, progress: DrainProgress) {
     let streams = clients.into_iter().zip(since_at).map(|(client, since_at)| {
         let progress = progress.clone();
@@ -88,7 +91,7 @@ async fn print_events(clients: Vec<AgentClient>, since_at: Vec<f64>, progress: D
             };
             let mut stream = std::pin::pin!(stream);
             while let Some(Ok(event)) = stream.next().await {
-                if event.at >= since_at {
+                if event.at >= since_at && event.kind.starts_with("agent.") {
                     progress.note(&crate::output::events::line(&event));
                 }
             }

@@ -11,6 +11,7 @@
 
 use bbctl_api::DrainPhase;
 
+use super::crash::{self, attached_here};
 use super::env::{DrainEnv, EnvError};
 use super::model::{Drain, DrainState, WorkerTrack};
 use crate::buildbot::Worker;
@@ -38,10 +39,6 @@ impl Ctx<'_> {
 
 fn lb_err(e: LbError) -> EnvError {
     EnvError(format!("load balancer: {e}"))
-}
-
-fn connected(w: &Worker, masterid: i64) -> bool {
-    w.connected_to.iter().any(|m| m.masterid == masterid)
 }
 
 /// Takes every step that is due now; `notes` receives one sentence per step taken.
@@ -74,6 +71,10 @@ async fn draining(
         ));
     }
     if !ctx.env.master_running() {
+        if crash::dead_master(d, ctx, now, notes).await? {
+            return Ok(());
+        }
+        let s = &mut d.state;
         d.phase = DrainPhase::Failed;
         d.finished_at = Some(now);
         let left: Vec<&str> = s.paused_by_drain.keys().map(String::as_str).collect();
@@ -91,8 +92,12 @@ async fn draining(
         notes.push(msg);
         return Ok(());
     }
+    crash::restart_seen(d, now, notes);
     let obs = ctx.env.observe().await?;
+    crash::nudge(d, ctx, &obs, notes).await?;
+    let s = &mut d.state;
     let mid = s.masterid;
+    let restarted = s.restarted_at.is_some();
     if !s.initialized {
         s.operator_paused = obs
             .workers
@@ -150,7 +155,11 @@ async fn draining(
     s.running = mine.clone();
 
     // Workers attached here: pause, then hand off the idle ones.
-    let here: Vec<&Worker> = obs.workers.iter().filter(|w| connected(w, mid)).collect();
+    let here: Vec<&Worker> = obs
+        .workers
+        .iter()
+        .filter(|w| attached_here(w, mid, restarted))
+        .collect();
     s.workers_attached = here.len() as i64;
     let reason = ctx.pause_reason();
     for w in &here {
@@ -190,7 +199,7 @@ async fn draining(
         let Some(w) = obs.workers.iter().find(|w| &w.name == name) else {
             continue;
         };
-        if connected(w, mid) {
+        if attached_here(w, mid, restarted) {
             continue;
         }
         if track.closed_at.is_none() {

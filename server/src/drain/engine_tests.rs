@@ -22,6 +22,8 @@ struct World {
     attaches: HashMap<String, Attachment>,
     complete_at: HashMap<i64, f64>,
     stopped: bool,
+    /// The master died without a clean stop (its pid file is left behind).
+    crashed: bool,
     calls: Vec<String>,
 }
 
@@ -141,6 +143,20 @@ impl DrainEnv for FakeEnv {
     }
     fn master_running(&self) -> bool {
         !self.world().stopped
+    }
+    fn master_crashed(&self) -> bool {
+        let w = self.world();
+        w.stopped && w.crashed
+    }
+    fn restart_master<'a>(
+        &'a self,
+        _actor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), EnvError>> {
+        let mut w = self.world();
+        w.stopped = false;
+        w.crashed = false;
+        w.calls.push("restart master".into());
+        Box::pin(async { Ok(()) })
     }
     fn stop_master<'a>(&'a self, _actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>> {
         let mut w = self.world();
@@ -373,3 +389,6 @@ async fn a_stopped_master_fails_the_drain_naming_paused_workers() {
     let msg = d.state.message.clone().unwrap();
     assert!(msg.contains("w1, w2"), "{msg}");
 }
+
+#[path = "crash_tests.rs"]
+mod crash_tests;

@@ -57,6 +57,14 @@ pub trait DrainEnv: Send + Sync {
     /// The latest attachment of `worker` logged by this master.
     fn attachment(&self, worker: &str) -> Option<Attachment>;
     fn master_running(&self) -> bool;
+    /// The master died without a clean stop: `twistd.pid` is still there but names no live
+    /// master (SIGKILL, OOM, a crash). A clean stop removes the pid file.
+    fn master_crashed(&self) -> bool;
+    /// Starts the master again from the same basedir (same Buildbot name) with the agent's own
+    /// start logic; returns once it runs. Its start-up housekeeping marks the builds it had as
+    /// RETRY and releases the build requests it had claimed.
+    fn restart_master<'a>(&'a self, actor: Option<&'a str>)
+    -> BoxFuture<'a, Result<(), EnvError>>;
     /// Stops the master (nothing runs on it any more: a clean shutdown exits at once).
     fn stop_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>>;
 }
@@ -205,6 +213,27 @@ impl DrainEnv for RealEnv {
 
     fn master_running(&self) -> bool {
         process::running_pid(&self.state.config().master.basedir).is_some()
+    }
+
+    fn master_crashed(&self) -> bool {
+        let basedir = &self.state.config().master.basedir;
+        process::read_pid(basedir).is_some() && process::running_pid(basedir).is_none()
+    }
+
+    fn restart_master<'a>(
+        &'a self,
+        actor: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), EnvError>> {
+        Box::pin(async move {
+            let who = Requester {
+                actor: actor.map(str::to_owned),
+                reason: Some("drain: the master process died; restarted to release its claims".into()),
+            };
+            lifecycle::start(&self.state, who)
+                .await
+                .map(|_| ())
+                .map_err(|e| EnvError(format!("restarting the master: {e}")))
+        })
     }
 
     fn stop_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>> {

@@ -6,6 +6,7 @@
 //! `env` (Buildbot, twistd.log and the master process behind a trait), this module (the task,
 //! persistence, events, audit, and the API operations).
 
+pub mod crash;
 pub mod engine;
 pub mod env;
 pub mod model;

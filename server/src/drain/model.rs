@@ -37,6 +37,15 @@ pub struct DrainState {
     /// A cancel was asked; a restarted agent finishes it instead of draining on.
     pub cancel_requested: bool,
     pub message: Option<String>,
+    /// Times the master process was found dead (SIGKILL, crash) and restarted by the drain.
+    pub crash_restarts: u32,
+    /// A crash was seen and reported; the next tick restarts the master.
+    pub restart_pending: bool,
+    /// When the drain last restarted the master after a crash: `connected_to` rows of this
+    /// master older than that are stale (Buildbot keeps them after an unclean stop).
+    pub restarted_at: Option<f64>,
+    /// The other masters still have to be prompted to claim the released build requests.
+    pub nudge_due: bool,
 }
 
 /// One worker's handoff.

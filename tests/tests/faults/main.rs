@@ -1,0 +1,43 @@
+//! Issue 7, "Fault matrix" (docs/faults.md): each fault is injected into a real fleet and the test
+//! checks that nothing is lost — every build request ends SUCCESS exactly once (or RETRY then
+//! SUCCESS where a build's worker or master was cut), no worker is left paused, no load-balancer
+//! server is left in maint except a stopped master's, no request stays claimed by a stopped
+//! master.
+//!
+//! Two fleets, one per test, run one at a time (2-core machines): faults that do not conflict
+//! share a fleet, in an order where each leaves the fleet usable for the next.
+
+#[path = "../drain/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+mod common;
+mod master_kill;
+mod operators;
+mod postgres_restart;
+mod upgrade_preflight;
+mod worker_restart;
+
+use bbctl_e2e::{Fleet, FleetOptions};
+
+/// Fault 7 (a master SIGKILLed mid-drain), then fault 11 (a worker restarting in the middle of
+/// its handoff) on another master of the same fleet.
+#[test]
+fn master_and_worker_crashes_during_drains() {
+    let _serial = support::serial();
+    let fleet = Fleet::up(FleetOptions::default()).unwrap();
+    master_kill::master_sigkilled_mid_drain(&fleet, 0);
+    worker_restart::worker_restarts_mid_handoff(&fleet, 1);
+}
+
+/// Fault 3 (an agent down when an upgrade starts), fault 12 (two operators), fault 9
+/// (PostgreSQL restarting during a drain).
+#[test]
+fn operators_agents_and_the_database() {
+    let _serial = support::serial();
+    let fleet = Fleet::up(FleetOptions::default()).unwrap();
+    upgrade_preflight::agent_down_refuses_the_upgrade(&fleet, 2);
+    operators::drain_refused_while_an_upgrade_holds_the_lease(&fleet);
+    postgres_restart::postgres_restarts_mid_drain(&fleet, 0);
+    operators::concurrent_drains_follow_one_drain(&fleet, 1);
+}
