@@ -281,7 +281,10 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
     }
     // The last resume runs to the end while builds keep coming.
     while child.try_wait().unwrap().is_none() {
-        assert!(started.elapsed() < Duration::from_secs(300), "upgrade hangs");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "upgrade hangs"
+        );
         if requests.len() < 10 {
             requests.push(force_anywhere(&fleet, "sleep", 8));
         }
@@ -296,7 +299,10 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
 
     assert_success_once(&fleet, &requests);
     let min_ready = watch.finish();
-    assert!(min_ready >= 2, "only {min_ready} master(s) ready at some point");
+    assert!(
+        min_ready >= 2,
+        "only {min_ready} master(s) ready at some point"
+    );
     for m in masters(&fleet) {
         assert_eq!(m["state"], "running", "{m}");
         assert_eq!(m["config_label"], "master-v2.cfg", "{m}");
@@ -339,7 +345,12 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
     let mut requests = vec![force_anywhere(&fleet, "sleep", 12)];
     let out = bbctl(
         &fleet,
-        &["upgrade", "--new-config", clash_cfg.to_str().unwrap(), "--yes"],
+        &[
+            "upgrade",
+            "--new-config",
+            clash_cfg.to_str().unwrap(),
+            "--yes",
+        ],
     );
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -352,7 +363,10 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(b["state"], a["state"], "not rolled back: {a}");
         if b["state"] == "running" {
-            assert_eq!(b["config_sha256"], a["config_sha256"], "not rolled back: {a}");
+            assert_eq!(
+                b["config_sha256"], a["config_sha256"],
+                "not rolled back: {a}"
+            );
         }
     }
     // The old masters keep serving.
@@ -367,7 +381,10 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
         .collect();
     std::thread::sleep(Duration::from_secs(2));
     let v2 = fleet.info.master_cfg_v2.to_str().unwrap();
-    let out = bbctl(&fleet, &["upgrade", "--new-config", v2, "--yes", "--detach"]);
+    let out = bbctl(
+        &fleet,
+        &["upgrade", "--new-config", v2, "--yes", "--detach"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let (id, _) = wait_step(&fleet, &["wait_drained"], Duration::from_secs(120));
     requests.push(force_anywhere(&fleet, "sleep", 8));

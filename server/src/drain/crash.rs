@@ -46,7 +46,11 @@ pub async fn dead_master(
                 "the master process died again after {} restart(s) by the drain; giving up \
                  (workers still paused by the drain: {}; DELETE /v1/drain undoes it)",
                 s.crash_restarts,
-                s.paused_by_drain.keys().cloned().collect::<Vec<_>>().join(", ")
+                s.paused_by_drain
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             s.message = Some(msg.clone());
             notes.push(msg);
@@ -75,7 +79,10 @@ pub async fn dead_master(
             if ids.is_empty() {
                 "no build was running".to_owned()
             } else {
-                format!("build(s) {} end RETRY and run again elsewhere", ids.join(", "))
+                format!(
+                    "build(s) {} end RETRY and run again elsewhere",
+                    ids.join(", ")
+                )
             }
         );
         s.message = Some(msg.clone());
@@ -129,7 +136,11 @@ pub async fn nudge(
             continue;
         }
         ctx.env
-            .set_paused(w.workerid, false, "bbctl drain: prompt after a master restart")
+            .set_paused(
+                w.workerid,
+                false,
+                "bbctl drain: prompt after a master restart",
+            )
             .await?;
         prompted.push(w.name.clone());
     }

@@ -22,14 +22,23 @@ async fn a_killed_master_is_reported_restarted_and_the_drain_goes_on() {
     assert_eq!(d.phase, DrainPhase::Draining);
     assert!(notes[0].contains("died under the drain"), "{notes:?}");
     assert!(d.state.message.as_deref().unwrap().contains("build(s) 7"));
-    assert_eq!(d.status().builds_requeued, 1, "the running build ends RETRY");
-    assert!(!env.calls().contains(&"restart master".to_owned()), "reported first");
+    assert_eq!(
+        d.status().builds_requeued,
+        1,
+        "the running build ends RETRY"
+    );
+    assert!(
+        !env.calls().contains(&"restart master".to_owned()),
+        "reported first"
+    );
 
     // The workers reconnect elsewhere; the stale rows of the dead process stay.
     for name in ["w1", "w2", "w3"] {
         let mut w = env.world();
         let worker = w.workers.iter_mut().find(|x| x.name == name).unwrap();
-        worker.connected_to.push(crate::buildbot::MasterRef { masterid: OTHER });
+        worker
+            .connected_to
+            .push(crate::buildbot::MasterRef { masterid: OTHER });
     }
     let notes = step(&mut d, &env, &lb, 101.5).await;
     assert!(env.calls().contains(&"restart master".to_owned()));
@@ -74,7 +83,8 @@ async fn a_master_that_keeps_dying_fails_the_drain() {
 #[test]
 fn stale_rows_only_count_after_a_restart() {
     let mut w = worker(1, "w1", ME, false);
-    w.connected_to.push(crate::buildbot::MasterRef { masterid: OTHER });
+    w.connected_to
+        .push(crate::buildbot::MasterRef { masterid: OTHER });
     assert!(crash::attached_here(&w, ME, false));
     assert!(!crash::attached_here(&w, ME, true));
     assert!(crash::attached_here(&worker(2, "w2", ME, false), ME, true));

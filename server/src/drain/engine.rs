@@ -33,7 +33,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn pause_reason(&self) -> String {
-        format!("bbctl drain of {}", self.agent)
+        crate::topology::orphans::drain_pause_reason(self.agent)
     }
 }
 

@@ -63,8 +63,7 @@ pub trait DrainEnv: Send + Sync {
     /// Starts the master again from the same basedir (same Buildbot name) with the agent's own
     /// start logic; returns once it runs. Its start-up housekeeping marks the builds it had as
     /// RETRY and releases the build requests it had claimed.
-    fn restart_master<'a>(&'a self, actor: Option<&'a str>)
-    -> BoxFuture<'a, Result<(), EnvError>>;
+    fn restart_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>>;
     /// Stops the master (nothing runs on it any more: a clean shutdown exits at once).
     fn stop_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>>;
 }
@@ -220,14 +219,13 @@ impl DrainEnv for RealEnv {
         process::read_pid(basedir).is_some() && process::running_pid(basedir).is_none()
     }
 
-    fn restart_master<'a>(
-        &'a self,
-        actor: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<(), EnvError>> {
+    fn restart_master<'a>(&'a self, actor: Option<&'a str>) -> BoxFuture<'a, Result<(), EnvError>> {
         Box::pin(async move {
             let who = Requester {
                 actor: actor.map(str::to_owned),
-                reason: Some("drain: the master process died; restarted to release its claims".into()),
+                reason: Some(
+                    "drain: the master process died; restarted to release its claims".into(),
+                ),
             };
             lifecycle::start(&self.state, who)
                 .await

@@ -43,6 +43,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             }
         }
     }
+    // Fault 8 (docs/faults.md): the process lives on after losing the WAMP router.
+    if proc.running && crate::master::mq::lost_mq(&state.config().master.basedir) {
+        reasons.insert(0, crate::master::mq::LOST_MQ.to_owned());
+    }
     if let Some(phase) = state.master().phase() {
         reasons.push(format!("lifecycle operation in progress: {phase:?}").to_lowercase());
     }

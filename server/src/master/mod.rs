@@ -4,6 +4,7 @@
 pub mod identity;
 pub mod lifecycle;
 pub mod logs;
+pub mod mq;
 pub mod operation;
 pub mod process;
 pub mod vars;

@@ -5,6 +5,7 @@
 //! failure is listed in `problems`. The narrower endpoints (workers, builds, …) answer 502.
 
 pub mod convert;
+pub mod orphans;
 pub mod snapshot;
 
 use bbctl_api::{
@@ -71,6 +72,9 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
         .as_ref()
         .and_then(|s| identity::find(&s.masters, &cfg.master.basedir, &state.master().identity))
         .cloned();
+    if proc.running && crate::master::mq::lost_mq(&cfg.master.basedir) {
+        problems.insert(0, crate::master::mq::LOST_MQ.to_owned());
+    }
     if proc.running && snap.is_some() && row.is_none() {
         problems.push("the master is not (yet) listed in /api/v2/masters".into());
     }
@@ -85,6 +89,20 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
         ),
         _ => (Vec::new(), Vec::new(), Vec::new()),
     };
+    if let Some(s) = &snap {
+        let drain = state.drain().snapshot();
+        let routing = if orphans::needs_routing(drain.as_ref()) {
+            state.drain().lb().routing_state().await.ok()
+        } else {
+            None
+        };
+        problems.extend(orphans::problems(
+            &cfg.name,
+            drain.as_ref(),
+            &s.workers,
+            routing,
+        ));
+    }
     let config = configs::active::current(state).await?;
     Ok(MasterInfo {
         agent_name: cfg.name.clone(),

@@ -16,9 +16,11 @@ pub fn kill(pid: u32, sig: &str) {
         .success();
     assert!(ok, "kill -{sig} {pid}");
     if sig == "KILL" {
-        wait_until(&format!("pid {pid} to die"), Duration::from_secs(10), || {
-            Ok((!pid_alive(pid)).then_some(()))
-        })
+        wait_until(
+            &format!("pid {pid} to die"),
+            Duration::from_secs(10),
+            || Ok((!pid_alive(pid)).then_some(())),
+        )
         .unwrap();
     }
 }
@@ -68,5 +70,8 @@ pub fn assert_nothing_left(bb: &Buildbot, stopped: i64) {
         .into_iter()
         .filter(|r| r["claimed_by_masterid"].as_i64() == Some(stopped))
         .collect();
-    assert!(claimed.is_empty(), "claimed by a stopped master: {claimed:#?}");
+    assert!(
+        claimed.is_empty(),
+        "claimed by a stopped master: {claimed:#?}"
+    );
 }

@@ -15,6 +15,8 @@ mod common;
 mod master_kill;
 mod operators;
 mod postgres_restart;
+mod router_restart;
+mod state_db;
 mod upgrade_preflight;
 mod worker_restart;
 
@@ -31,7 +33,7 @@ fn master_and_worker_crashes_during_drains() {
 }
 
 /// Fault 3 (an agent down when an upgrade starts), fault 12 (two operators), fault 9
-/// (PostgreSQL restarting during a drain).
+/// (PostgreSQL restarting during a drain), fault 13 (the agent's state DB deleted mid-drain).
 #[test]
 fn operators_agents_and_the_database() {
     let _serial = support::serial();
@@ -39,5 +41,19 @@ fn operators_agents_and_the_database() {
     upgrade_preflight::agent_down_refuses_the_upgrade(&fleet, 2);
     operators::drain_refused_while_an_upgrade_holds_the_lease(&fleet);
     postgres_restart::postgres_restarts_mid_drain(&fleet, 0);
+    state_db::state_db_deleted_mid_drain(&fleet, 1);
     operators::concurrent_drains_follow_one_drain(&fleet, 1);
+}
+
+/// Fault 8 (the WAMP router restarts): it breaks every master, so it has a small fleet of its own.
+#[test]
+fn router_restart() {
+    let _serial = support::serial();
+    let opts = FleetOptions {
+        masters: 2,
+        standby: 0,
+        workers: 2,
+    };
+    let fleet = Fleet::up(opts).unwrap();
+    router_restart::router_restarts(&fleet);
 }

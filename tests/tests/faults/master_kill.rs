@@ -17,26 +17,42 @@ pub fn master_sigkilled_mid_drain(fleet: &Fleet, i: usize) {
     let mid = masterid(fleet, &bb, i);
     let busy = force_on(&bb, mid, "sleep", &[("duration", "8")]);
     let agent = agent(fleet, i);
-    start_drain(&agent, json!({"reason": "fault 7", "requested_by": "faults@test"}));
+    start_drain(
+        &agent,
+        json!({"reason": "fault 7", "requested_by": "faults@test"}),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let old_pid = twistd_pid(&fleet.info.masters[i].basedir).unwrap();
     let t0 = Instant::now();
     kill(old_pid, "KILL");
 
     let done = wait_phase(&agent, DrainPhase::Drained, Duration::from_secs(120));
-    eprintln!("fault 7: drained {:?} after the kill: {:?}", t0.elapsed(), done.message);
+    eprintln!(
+        "fault 7: drained {:?} after the kill: {:?}",
+        t0.elapsed(),
+        done.message
+    );
     assert!(done.builds_requeued >= 1, "{done:#?}");
     assert!(
-        done.message.as_deref().unwrap_or("").contains("master stopped"),
+        done.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("master stopped"),
         "{done:#?}"
     );
     let new_pid = twistd_pid(&fleet.info.masters[i].basedir);
-    assert!(new_pid.is_none_or(|p| p != old_pid && !pid_alive(p)), "stopped at the end");
+    assert!(
+        new_pid.is_none_or(|p| p != old_pid && !pid_alive(p)),
+        "stopped at the end"
+    );
 
     // The cut build came back RETRY and ran again, elsewhere, to SUCCESS.
     let builds = assert_success_after_retries(&bb, busy.buildrequestid, 1);
     assert_ne!(builds[1]["masterid"].as_i64(), Some(mid), "{builds:#?}");
-    eprintln!("fault 7: build re-run SUCCESS {:?} after the kill", t0.elapsed());
+    eprintln!(
+        "fault 7: build re-run SUCCESS {:?} after the kill",
+        t0.elapsed()
+    );
     // And a new one runs.
     let again = bb.force("sleep", &[("duration", "1")]).unwrap();
     assert_clean_success(&bb, again);
@@ -47,7 +63,11 @@ pub fn master_sigkilled_mid_drain(fleet: &Fleet, i: usize) {
         assert_eq!(lb_server(fleet, j), "UP");
     }
     let audit: Vec<AuditEntry> = agent.get("/v1/audit?limit=1000").unwrap();
-    for want in ["died under the drain", "runs again", "prompted the other masters"] {
+    for want in [
+        "died under the drain",
+        "runs again",
+        "prompted the other masters",
+    ] {
         assert!(
             audit.iter().any(|a| a.detail.contains(want)),
             "audit lacks {want:?}"

@@ -59,15 +59,19 @@ pub fn concurrent_drains_follow_one_drain(fleet: &Fleet, i: usize) {
         .iter()
         .map(|out| {
             assert_eq!(out.status.code(), Some(0), "{}", text(out));
-            let v: Value = serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|_| panic!("{}", text(out)));
+            let v: Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(out)));
             let row = if v.is_array() { v[0].clone() } else { v };
             assert_eq!(row["phase"].as_str(), Some("drained"), "{row:#}");
             row["id"].as_i64().unwrap()
         })
         .collect();
     assert_eq!(ids[0], ids[1], "both operators followed one drain");
-    let st = wait_phase(&agent(fleet, i), DrainPhase::Drained, Duration::from_secs(5));
+    let st = wait_phase(
+        &agent(fleet, i),
+        DrainPhase::Drained,
+        Duration::from_secs(5),
+    );
     assert_eq!(st.id, ids[0]);
     assert_clean_success(&bb, busy);
     assert_nothing_left(&bb, mid);

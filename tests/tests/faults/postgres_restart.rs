@@ -53,11 +53,21 @@ pub fn postgres_restarts_mid_drain(fleet: &Fleet, i: usize) {
     pg_restart(fleet);
     eprintln!("fault 9: pg_ctl restart took {:?}", t0.elapsed());
     let done = wait_phase(&agent, DrainPhase::Drained, Duration::from_secs(120));
-    eprintln!("fault 9: drained {:?} after the restart: {:?}", t0.elapsed(), done.message);
-    let outcome = bb.wait_complete(busy.buildrequestid, BUILD_TIMEOUT).unwrap();
+    eprintln!(
+        "fault 9: drained {:?} after the restart: {:?}",
+        t0.elapsed(),
+        done.message
+    );
+    let outcome = bb
+        .wait_complete(busy.buildrequestid, BUILD_TIMEOUT)
+        .unwrap();
     eprintln!(
         "fault 9: busy build results {:?}",
-        outcome.builds.iter().map(|b| b["results"].clone()).collect::<Vec<_>>()
+        outcome
+            .builds
+            .iter()
+            .map(|b| b["results"].clone())
+            .collect::<Vec<_>>()
     );
     assert_eq!(outcome.results, 0, "{outcome:#?}");
     let f = bb.force("sleep", &[("duration", "1")]).unwrap();

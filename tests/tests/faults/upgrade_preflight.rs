@@ -22,12 +22,26 @@ pub fn agent_down_refuses_the_upgrade(fleet: &Fleet, i: usize) {
     })
     .unwrap();
     let v2 = fleet.info.master_cfg_v2.to_str().unwrap().to_owned();
-    let out = bbctl(fleet, &["upgrade", "--new-config", &v2, "--yes", "--reason", "fault 3"]);
+    let out = bbctl(
+        fleet,
+        &[
+            "upgrade",
+            "--new-config",
+            &v2,
+            "--yes",
+            "--reason",
+            "fault 3",
+        ],
+    );
     let restarted = restart_agent(fleet, i).unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not every agent answers"), "{}", text(&out));
-    assert!(stderr.contains(&fleet.info.masters[i].name), "names the agent: {}", text(&out));
+    assert!(
+        stderr.contains(&fleet.info.masters[i].name),
+        "names the agent: {}",
+        text(&out)
+    );
 
     let after: Vec<Option<u32>> = fleet
         .info
@@ -43,7 +57,11 @@ pub fn agent_down_refuses_the_upgrade(fleet: &Fleet, i: usize) {
     .unwrap();
     let history = bbctl(fleet, &["upgrade", "history", "-o", "json"]);
     let h = String::from_utf8_lossy(&history.stdout);
-    assert!(!h.contains("fault 3"), "no journal was written: {}", text(&history));
+    assert!(
+        !h.contains("fault 3"),
+        "no journal was written: {}",
+        text(&history)
+    );
     let coordinator = agent(fleet, 0);
     let (code, _) = coordinator
         .request(reqwest::Method::GET, "/v1/lease", None)

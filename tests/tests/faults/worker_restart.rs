@@ -17,7 +17,10 @@ pub fn worker_restarts_mid_handoff(fleet: &Fleet, i: usize) {
     let mid = masterid(fleet, &bb, i);
     let busy = force_on(&bb, mid, "sleep", &[("duration", "6")]);
     let running: Vec<i64> = bb
-        .list(&format!("builds?buildrequestid={}", busy.buildrequestid), "builds")
+        .list(
+            &format!("builds?buildrequestid={}", busy.buildrequestid),
+            "builds",
+        )
         .unwrap()
         .iter()
         .filter_map(|b| b["workerid"].as_i64())
@@ -26,14 +29,18 @@ pub fn worker_restarts_mid_handoff(fleet: &Fleet, i: usize) {
     let victim = workers(&bb)
         .into_iter()
         .find(|w| {
-            connected_to(w).contains(&mid)
-                && !running.contains(&w["workerid"].as_i64().unwrap())
+            connected_to(w).contains(&mid) && !running.contains(&w["workerid"].as_i64().unwrap())
         })
         .map(|w| w["name"].as_str().unwrap().to_owned());
     let Some(victim) = victim else {
         panic!("no idle worker on master {mid}: {:#?}", workers(&bb));
     };
-    let wslot = fleet.info.workers.iter().find(|w| w.name == victim).unwrap();
+    let wslot = fleet
+        .info
+        .workers
+        .iter()
+        .find(|w| w.name == victim)
+        .unwrap();
     let agent = agent(fleet, i);
     let t0 = Instant::now();
     start_drain(&agent, json!({"reason": "fault 11"}));
@@ -53,7 +60,11 @@ pub fn worker_restarts_mid_handoff(fleet: &Fleet, i: usize) {
     assert!(ok, "buildbot-worker start");
 
     let done = wait_phase(&agent, DrainPhase::Drained, Duration::from_secs(120));
-    eprintln!("fault 11: drained in {:?}: {:?}", t0.elapsed(), done.message);
+    eprintln!(
+        "fault 11: drained in {:?}: {:?}",
+        t0.elapsed(),
+        done.message
+    );
     assert_clean_success(&bb, busy);
     let on = wait_until(
         &format!("{victim} attached to another master"),
@@ -68,7 +79,10 @@ pub fn worker_restarts_mid_handoff(fleet: &Fleet, i: usize) {
         },
     )
     .unwrap();
-    eprintln!("fault 11: {victim} on {on:?} {:?} after the drain started", t0.elapsed());
+    eprintln!(
+        "fault 11: {victim} on {on:?} {:?} after the drain started",
+        t0.elapsed()
+    );
     assert_nothing_left(&bb, mid);
     let f = bb.force("sleep", &[("duration", "1")]).unwrap();
     assert_clean_success(&bb, f);

@@ -85,7 +85,10 @@ rest_url = "http://127.0.0.1:9/"
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("agent exited {status}: {}", std::fs::read_to_string(&log).unwrap());
+                panic!(
+                    "agent exited {status}: {}",
+                    std::fs::read_to_string(&log).unwrap()
+                );
             }
             assert!(Instant::now() < deadline, "the agent did not listen");
             std::thread::sleep(Duration::from_millis(50));

@@ -10,22 +10,70 @@ fn the_token_never_shows_in_bbctl_output_errors_or_the_agent_log() {
     let token = agent.token_file();
     let token = token.to_str().unwrap();
     // `bbctl()` itself asserts that the token is in neither stream.
-    let ok = bbctl(&["--agent", &url, "--token-file", token, "-o", "json", "masters", "list"], &[]);
+    let ok = bbctl(
+        &[
+            "--agent",
+            &url,
+            "--token-file",
+            token,
+            "-o",
+            "json",
+            "masters",
+            "list",
+        ],
+        &[],
+    );
     assert_eq!(ok.code, 0, "{}", ok.stderr);
-    let show = bbctl(&["--agent", &url, "--token-file", token, "-o", "json", "masters", "show", "sec-agent"], &[]);
+    let show = bbctl(
+        &[
+            "--agent",
+            &url,
+            "--token-file",
+            token,
+            "-o",
+            "json",
+            "masters",
+            "show",
+            "sec-agent",
+        ],
+        &[],
+    );
     assert_eq!(show.code, 0, "{}", show.stderr);
-    let events = bbctl(&["--agent", &url, "--token-file", token, "-o", "json", "events"], &[]);
+    let events = bbctl(
+        &[
+            "--agent",
+            &url,
+            "--token-file",
+            token,
+            "-o",
+            "json",
+            "events",
+        ],
+        &[],
+    );
     assert_eq!(events.code, 0, "{}", events.stderr);
 
     // A wrong token: rejected, and neither token is printed.
     let wrong = agent.dir.path().join("wrong");
     std::fs::write(&wrong, format!("{TOKEN}-wrong\n")).unwrap();
     let rejected = bbctl(
-        &["--agent", &url, "--token-file", wrong.to_str().unwrap(), "masters", "show", "sec-agent"],
+        &[
+            "--agent",
+            &url,
+            "--token-file",
+            wrong.to_str().unwrap(),
+            "masters",
+            "show",
+            "sec-agent",
+        ],
         &[],
     );
     assert_eq!(rejected.code, 1, "{}", rejected.stderr);
-    assert!(rejected.stderr.contains("token rejected"), "{}", rejected.stderr);
+    assert!(
+        rejected.stderr.contains("token rejected"),
+        "{}",
+        rejected.stderr
+    );
 
     // An unreachable agent with an inventory holding the token inline.
     let inventory = agent.dir.path().join("bbctl.toml");
@@ -34,11 +82,24 @@ fn the_token_never_shows_in_bbctl_output_errors_or_the_agent_log() {
         format!("[defaults]\ntoken = \"{TOKEN}\"\n[[masters]]\nname = \"gone\"\nurl = \"http://127.0.0.1:9\"\n"),
     )
     .unwrap();
-    let gone = bbctl(&["--inventory", inventory.to_str().unwrap(), "-o", "json", "masters", "list"], &[]);
+    let gone = bbctl(
+        &[
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "-o",
+            "json",
+            "masters",
+            "list",
+        ],
+        &[],
+    );
     assert_eq!(gone.code, 3, "{}", gone.stderr);
 
     let log = agent.log();
     assert!(log.contains("DEBUG"), "{log}");
     assert!(log.contains("rejected request"), "{log}");
-    assert!(!log.contains(TOKEN), "the agent log leaks the token:\n{log}");
+    assert!(
+        !log.contains(TOKEN),
+        "the agent log leaks the token:\n{log}"
+    );
 }

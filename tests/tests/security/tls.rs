@@ -35,7 +35,14 @@ fn bbctl_verifies_the_agent_certificate_against_the_ca_file() {
     let base = ["--agent", &url, "--token-file", token];
 
     // --ca-file: the agent answers.
-    let ok = bbctl(&[&base[..], &["--ca-file", ca, "-o", "json", "masters", "list"]].concat(), &[]);
+    let ok = bbctl(
+        &[
+            &base[..],
+            &["--ca-file", ca, "-o", "json", "masters", "list"],
+        ]
+        .concat(),
+        &[],
+    );
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
     let r = rows(&ok.stdout);
     assert_eq!(r.len(), 1);
@@ -45,14 +52,30 @@ fn bbctl_verifies_the_agent_certificate_against_the_ca_file() {
     // $BBCTL_CA_FILE, and `localhost` (the certificate's DNS name).
     let by_name = format!("https://localhost:{}", agent.port);
     let env = bbctl(
-        &["--agent", &by_name, "--token-file", token, "-o", "json", "masters", "show", "sec-agent"],
+        &[
+            "--agent",
+            &by_name,
+            "--token-file",
+            token,
+            "-o",
+            "json",
+            "masters",
+            "show",
+            "sec-agent",
+        ],
         &[("BBCTL_CA_FILE", Path::new(ca))],
     );
     assert_eq!(env.code, 0, "{}\n{}", env.stdout, env.stderr);
 
     // No CA file: the built-in roots do not know this CA. Another CA: not trusted either.
-    for extra in [&[][..], &["--ca-file", pki.other_ca_file.to_str().unwrap()][..]] {
-        let fail = bbctl(&[&base[..], extra, &["-o", "json", "masters", "list"]].concat(), &[]);
+    for extra in [
+        &[][..],
+        &["--ca-file", pki.other_ca_file.to_str().unwrap()][..],
+    ] {
+        let fail = bbctl(
+            &[&base[..], extra, &["-o", "json", "masters", "list"]].concat(),
+            &[],
+        );
         assert_eq!(fail.code, 3, "{}\n{}", fail.stdout, fail.stderr);
         let r = rows(&fail.stdout);
         assert_eq!(r[0]["state"], "unreachable");
@@ -60,10 +83,17 @@ fn bbctl_verifies_the_agent_certificate_against_the_ca_file() {
         assert!(error.contains("TLS certificate not trusted"), "{error}");
         assert!(error.contains("UnknownIssuer"), "{error}");
         assert!(error.contains("--ca-file"), "{error}");
-        let show = bbctl(&[&base[..], extra, &["masters", "show", "sec-agent"]].concat(), &[]);
+        let show = bbctl(
+            &[&base[..], extra, &["masters", "show", "sec-agent"]].concat(),
+            &[],
+        );
         assert_eq!(show.code, 3, "{}", show.stderr);
         assert!(show.stderr.starts_with("error: "), "{}", show.stderr);
-        assert!(show.stderr.contains("TLS certificate not trusted"), "{}", show.stderr);
+        assert!(
+            show.stderr.contains("TLS certificate not trusted"),
+            "{}",
+            show.stderr
+        );
     }
 }
 
@@ -92,7 +122,19 @@ fn the_inventory_ca_file_is_used_and_a_bad_one_is_a_usage_error() {
 
     // --ca-file overrides the inventory.
     let other = pki.other_ca_file.to_str().unwrap();
-    let over = bbctl(&["--inventory", inv, "--ca-file", other, "-o", "json", "masters", "list"], &[]);
+    let over = bbctl(
+        &[
+            "--inventory",
+            inv,
+            "--ca-file",
+            other,
+            "-o",
+            "json",
+            "masters",
+            "list",
+        ],
+        &[],
+    );
     assert_eq!(over.code, 3, "{}\n{}", over.stdout, over.stderr);
 
     // A missing or non-PEM CA file: exit 2 with one line naming it.
@@ -101,7 +143,11 @@ fn the_inventory_ca_file_is_used_and_a_bad_one_is_a_usage_error() {
         write(&format!("ca_file = \"{bad}\""));
         let run = bbctl(&["--inventory", inv, "masters", "list"], &[]);
         assert_eq!(run.code, 2, "{bad}: {}\n{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains(bad) && run.stderr.contains("CA file"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(bad) && run.stderr.contains("CA file"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     }
 }
