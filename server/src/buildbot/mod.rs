@@ -4,7 +4,7 @@
 //! The types here mirror Buildbot's JSON (only the fields the agent uses); conversion to the wire
 //! types of `bbctl-api` happens in `crate::topology`.
 
-mod rest;
+pub mod rest;
 
 use futures_util::future::BoxFuture;
 use serde::Deserialize;

@@ -16,17 +16,22 @@ pub struct RestClient {
     api: String,
 }
 
+/// The HTTP client every call of the agent to its master's REST API goes through: short timeouts
+/// (a master that does not answer within seconds is reported, not waited for) and our user agent.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(2))
+        .user_agent(concat!("bbctl-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("static reqwest configuration is valid")
+}
+
 impl RestClient {
     /// `rest_url` is the master's www base URL ending with `/`.
     pub fn new(rest_url: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(2))
-            .user_agent(concat!("bbctl-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("static reqwest configuration is valid");
         RestClient {
-            http,
+            http: http_client(),
             api: format!("{rest_url}api/v2/"),
         }
     }

@@ -7,7 +7,6 @@
 //! The load balancer is the other outside party; it has its own trait (`crate::lb`).
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use bbctl_api::StopMode;
 use futures_util::future::BoxFuture;
@@ -90,15 +89,9 @@ impl RealEnv {
             rotated.feed(&text);
         }
         let current = AttachLogFollower::new(logs::log_path(basedir), 0);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(2))
-            .user_agent(concat!("bbctl-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("static reqwest configuration is valid");
         RealEnv {
             state,
-            http,
+            http: crate::buildbot::rest::http_client(),
             log: Mutex::new(LogView { rotated, current }),
         }
     }
