@@ -60,7 +60,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::from(u64::MAX)),
         Just(Value::from(-1e308)),
     ];
-    leaf.prop_recursive(4, 48, 8, |inner| {
+    leaf.prop_recursive(3, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
             prop::collection::btree_map("[a-z_]{0,12}", inner, 0..8)
@@ -94,7 +94,7 @@ fn input() -> impl Strategy<Value = Input> {
         3 => json_value().prop_map(Input::Json),
         3 => wrong_types().prop_map(Input::WrongTypes),
         2 => prop::collection::vec(any::<u8>(), 0..512).prop_map(Input::Bytes),
-        1 => prop::sample::select(vec![70_000usize, 300_000]).prop_map(Input::Huge),
+        1 => prop::sample::select(vec![20_000usize, 70_000]).prop_map(Input::Huge),
         2 => odd_text().prop_map(Input::OddPath),
         2 => (odd_text(), odd_text()).prop_map(|(k, v)| Input::OddQuery(format!("{k}={v}&since={v}&limit={v}&holder={v}"))),
     ]
@@ -111,7 +111,7 @@ fn request(op: &Operation, input: &Input) -> Option<Request<Body>> {
         Input::Huge(n) => {
             let huge = "A".repeat(*n);
             body = Some(
-                serde_json::json!({"reason": huge, "label": huge, "holder": huge, "doc": huge})
+                serde_json::json!({"reason": huge, "label": huge, "holder": huge})
                     .to_string()
                     .into_bytes(),
             );
@@ -144,6 +144,13 @@ async fn check(agent: &TestAgent, op: &Operation, input: &Input) -> Result<(), T
     let resp = resp.expect("the router is infallible");
     let status = resp.status();
     // The event stream never ends: its head is enough.
+    let streaming = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if status == StatusCode::OK && streaming {
+        return Ok(());
+    }
     let bytes = match tokio::time::timeout(
         Duration::from_secs(5),
         axum::body::to_bytes(resp.into_body(), usize::MAX),
@@ -183,7 +190,6 @@ fn malformed_input_never_panics_or_answers_5xx() {
     let started = std::time::Instant::now();
     let mut tried = 0;
     for op in operations() {
-        eprintln!("fuzzing {} {}", op.method, op.template);
         let mut runner = TestRunner::new(Config {
             cases: CASES,
             failure_persistence: None,

@@ -14,6 +14,7 @@ mod helpers;
 mod history;
 mod openapi;
 mod pki;
+mod posture;
 mod real_master;
 mod secrets;
 mod spec;

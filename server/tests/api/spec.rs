@@ -54,13 +54,12 @@ pub fn operations() -> Vec<Operation> {
         } else if let (Some(path), Some(method)) = (
             &current,
             line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')),
-        ) {
-            if ["get", "post", "put", "delete", "patch"].contains(&method) {
-                ops.push(Operation {
-                    method: method.to_ascii_uppercase(),
-                    template: path.clone(),
-                });
-            }
+        ) && ["get", "post", "put", "delete", "patch"].contains(&method)
+        {
+            ops.push(Operation {
+                method: method.to_ascii_uppercase(),
+                template: path.clone(),
+            });
         }
     }
     assert!(
