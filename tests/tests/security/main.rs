@@ -3,6 +3,8 @@
 //! `bbctl` verifying it (`tls`); the token never shows up in `bbctl` output, its errors, or the
 //! agent's debug log (`secrets`).
 
+// The test CA and certificates are the agent API tests' own: one generator for both suites.
+#[path = "../../../server/tests/api/pki.rs"]
 mod pki;
 mod secrets;
 mod tls;
