@@ -4,8 +4,8 @@ One router worker, the anonymous role allowed everything on URI prefix "" (Build
 no authentication), a web transport on 127.0.0.1 with the websocket on path `ws`. A "/" path of
 type nodeinfo would swallow `/ws`, so there is none.
 """
+import http.client
 import json
-import socket
 
 from . import procs
 from .common import HOST, crossbar_venv, say, wait_until, write_file
@@ -62,14 +62,24 @@ def start(fleet_dir, port):
     return {"pid": pid, "port": port, "cbdir": str(cbdir), "log": str(log), "url": f"ws://{HOST}:{port}/ws"}
 
 
-def wait_ready(state, timeout=60):
-    def accepts():
-        with socket.create_connection((HOST, state["port"]), timeout=1):
-            return True
+def serves_ws(port):
+    """Whether the router serves its websocket path. Crossbar listens on the transport's port
+    before it adds the transport's paths, so an accepted connection is not enough: until `/ws` is
+    there a WAMP client gets 404 (and a master started then loses its MQ for good)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=1)
+    try:
+        conn.request("GET", "/ws")
+        return conn.getresponse().status != 404
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
+
+def wait_ready(state, timeout=60):
     wait_until(
-        "crossbar to accept connections",
-        accepts,
+        "crossbar to serve its websocket path /ws",
+        lambda: serves_ws(state["port"]),
         timeout,
         log=state["log"],
         alive=lambda: None if procs.is_alive(state["pid"]) else "crossbar exited",

@@ -36,6 +36,24 @@ fn crossbar_exe() -> PathBuf {
     exe
 }
 
+/// Whether the router serves its websocket path. Crossbar listens on the transport's port before
+/// it adds the transport's paths, so an accepted connection is not enough: until `/ws` is there
+/// a client's handshake gets 404.
+fn serves_ws(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let request = format!("GET /ws HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    // "HTTP/1.x NNN": anything answered but 404 means the path is there.
+    stream.read_exact(&mut head).is_ok() && &head[9..12] != b"404"
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
@@ -116,7 +134,7 @@ impl Router {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if serves_ws(self.port) {
                 return;
             }
             let child = self.child.as_mut().expect("running");
