@@ -246,8 +246,8 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
     let started = Instant::now();
 
     // Killed while the first old master drains, then while a new master starts (or, if that
-    // window was missed, while the next old master drains). Not during the `POST /v1/drain`
-    // itself: the agent does not finish a drain whose request was dropped half-way (reported).
+    // window was missed, while the next old master drains). A kill during the `POST /v1/drain`
+    // itself is not timed here; the agent runs that request in a task of its own.
     let mut child = spawn_bbctl(
         &fleet,
         &[

@@ -139,8 +139,21 @@ async fn save(state: &AppState, d: &Drain, notes: Vec<String>) -> AppResult<()> 
     Ok(())
 }
 
-/// `POST /v1/drain`: starts a drain, or returns the one that holds the master (`false`).
+/// `POST /v1/drain`: starts a drain, or returns the one that already holds the master (`false`).
+/// The work runs in a task of its own, so a client that hangs up mid-request (a `bbctl` killed during the call)
+/// cannot leave a drain persisted but never driven.
 pub async fn start(
+    state: &AppState,
+    req: DrainRequest,
+    header_actor: Option<String>,
+) -> AppResult<(bool, DrainStatus)> {
+    let state = state.clone();
+    tokio::spawn(async move { start_now(&state, req, header_actor).await })
+        .await
+        .map_err(AppError::internal)?
+}
+
+async fn start_now(
     state: &AppState,
     req: DrainRequest,
     header_actor: Option<String>,
@@ -233,8 +246,16 @@ pub async fn status(state: &AppState) -> AppResult<Option<DrainStatus>> {
     Ok(slot.as_ref().map(Drain::status))
 }
 
-/// `DELETE /v1/drain`: returns the master to full service.
+/// `DELETE /v1/drain`: returns the master to full service. Like [`start`], it runs to the end in a task of its own even if
+/// the client hangs up, so a cancel is never half done.
 pub async fn cancel(state: &AppState) -> AppResult<DrainStatus> {
+    let state = state.clone();
+    tokio::spawn(async move { cancel_now(&state).await })
+        .await
+        .map_err(AppError::internal)?
+}
+
+async fn cancel_now(state: &AppState) -> AppResult<DrainStatus> {
     let mut slot = state.drain().current.lock().await;
     load(state, &mut slot).await?;
     let Some(d) = slot.as_mut() else {
