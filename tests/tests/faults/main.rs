@@ -40,6 +40,7 @@ fn operators_agents_and_the_database() {
     let fleet = Fleet::up(FleetOptions::default()).unwrap();
     upgrade_preflight::agent_down_refuses_the_upgrade(&fleet, 2);
     operators::drain_refused_while_an_upgrade_holds_the_lease(&fleet);
+    operators::upgrade_refused_while_a_drain_holds_a_master(&fleet, 2);
     postgres_restart::postgres_restarts_mid_drain(&fleet, 0);
     state_db::state_db_deleted_mid_drain(&fleet, 1);
     operators::concurrent_drains_follow_one_drain(&fleet, 1);

@@ -1,5 +1,6 @@
 //! Fault 12: two operators. Concurrent `bbctl drain` of one master follow one drain; `bbctl
-//! drain` is refused (exit 5) while an upgrade holds the fleet lease.
+//! drain` is refused (exit 5) while an upgrade holds the fleet lease, and `bbctl upgrade` while a
+//! drain holds one of the masters.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -73,6 +74,39 @@ pub fn concurrent_drains_follow_one_drain(fleet: &Fleet, i: usize) {
         Duration::from_secs(5),
     );
     assert_eq!(st.id, ids[0]);
+    assert_clean_success(&bb, busy);
+    assert_nothing_left(&bb, mid);
+}
+
+/// The other side of fault 12: an upgrade is refused in its pre-flight (exit 5, naming the drain)
+/// while another operator's drain holds one of the fleet's masters; cancelling that drain returns
+/// the master to service and its build still ends SUCCESS once.
+pub fn upgrade_refused_while_a_drain_holds_a_master(fleet: &Fleet, i: usize) {
+    let bb = fleet.buildbot(i);
+    let mid = masterid(fleet, &bb, i);
+    let busy = force_on(&bb, mid, "sleep", &[("duration", "8")]);
+    let drainer = agent(fleet, i);
+    let (code, body) = drainer
+        .request(
+            reqwest::Method::POST,
+            "/v1/drain",
+            Some(&json!({"reason": "operator A takes it out"})),
+        )
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    let v2 = fleet.info.master_cfg_v2.to_str().unwrap().to_owned();
+    let out = bbctl(fleet, &["upgrade", "--new-config", &v2, "--yes"]);
+    let (code, body) = drainer
+        .request(reqwest::Method::DELETE, "/v1/drain", None)
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a drain holds") && stderr.contains("operator A takes it out"),
+        "names the drain and its reason: {}",
+        text(&out)
+    );
     assert_clean_success(&bb, busy);
     assert_nothing_left(&bb, mid);
 }

@@ -170,6 +170,7 @@ async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail> {
         .expect("clap requires --new-config");
     let (label, files) = preflight::read_bundle(path)?;
     let slots = preflight::gather(ctx).await?;
+    preflight::refuse_active_drains(&slots)?;
     let facts: Vec<plan::SlotFacts> = slots
         .iter()
         .map(|(t, _, info)| plan::SlotFacts {

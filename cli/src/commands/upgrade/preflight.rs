@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use bbctl_api::{ConfigFile, LeaseKind, LeaseRequest, MasterInfo, StageConfigRequest};
+use bbctl_api::{ConfigFile, DrainPhase, LeaseKind, LeaseRequest, MasterInfo, StageConfigRequest};
 
 use super::Fail;
 use crate::client::{AgentClient, ApiError};
@@ -42,6 +42,42 @@ pub async fn gather(ctx: &Ctx) -> Result<Vec<(Target, AgentClient, MasterInfo)>,
         ));
     }
     Ok(slots)
+}
+
+/// Refuses while a drain holds any master of the fleet: another operator is taking it out of
+/// service, and an upgrade on top of that would fight it for the same masters and workers.
+pub fn refuse_active_drains(slots: &[(Target, AgentClient, MasterInfo)]) -> Result<(), Fail> {
+    let drains: Vec<String> = slots
+        .iter()
+        .filter_map(|(target, _, info)| {
+            let drain = info.drain.as_ref()?;
+            holds_master(drain.phase).then(|| {
+                format!(
+                    "{}: drain {} is {:?} (reason: {}; by {})",
+                    target.name,
+                    drain.id,
+                    drain.phase,
+                    drain.reason.as_deref().unwrap_or("none given"),
+                    drain.requested_by.as_deref().unwrap_or("unknown")
+                )
+            })
+        })
+        .collect();
+    if drains.is_empty() {
+        return Ok(());
+    }
+    Err(Fail::refused(
+        "refusing to upgrade: a drain holds part of the fleet (wait for it, or `bbctl drain cancel NAME`)",
+        drains,
+    ))
+}
+
+/// Whether a drain in this phase still holds its master (routing stopped, workers paused).
+fn holds_master(phase: DrainPhase) -> bool {
+    matches!(
+        phase,
+        DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::DeadlinePassed
+    )
 }
 
 /// A master.cfg, or a directory bundle holding one: its label and files.
