@@ -13,12 +13,14 @@
 //! cargo itself while `cargo test` holds the build lock.
 
 pub mod agent_client;
+mod bbctl;
 mod buildbot;
 mod fleet;
 mod info;
 mod procs;
 mod wait;
 
+pub use bbctl::output_text;
 pub use buildbot::{BuildOutcome, Buildbot, ForcedBuild};
 pub use fleet::{Fleet, FleetOptions, repo_root, shared_fleet};
 pub use info::{

@@ -40,10 +40,7 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
     let bad = bad_dir.path().join("master.cfg");
     std::fs::write(&bad, "this is not python(\n").unwrap();
     let before = masters(&fleet);
-    let out = bbctl(
-        &fleet,
-        &["upgrade", "--new-config", bad.to_str().unwrap(), "--yes"],
-    );
+    let out = fleet.bbctl(&["upgrade", "--new-config", bad.to_str().unwrap(), "--yes"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -66,27 +63,21 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
         .map(|d| force_anywhere(&fleet, "sleep", *d))
         .collect();
     std::thread::sleep(Duration::from_secs(2));
-    let out = bbctl(
-        &fleet,
-        &[
-            "upgrade",
-            "--new-config",
-            v2,
-            "--yes",
-            "--detach",
-            "--reason",
-            "e2e blue-green",
-        ],
-    );
+    let out = fleet.bbctl(&[
+        "upgrade",
+        "--new-config",
+        v2,
+        "--yes",
+        "--detach",
+        "--reason",
+        "e2e blue-green",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The plan table, then the id on the last line.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let id = stdout.lines().last().unwrap_or_default().trim().to_string();
     assert!(id.starts_with("up-"), "{}", text(&out));
-    let second = bbctl(
-        &fleet,
-        &["upgrade", "--new-config", v2, "--yes", "--reason", "second"],
-    );
+    let second = fleet.bbctl(&["upgrade", "--new-config", v2, "--yes", "--reason", "second"]);
     assert_eq!(second.status.code(), Some(5), "{}", text(&second));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -98,7 +89,7 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
     // Builds during the upgrade, until it ends.
     let started = Instant::now();
     let journal = loop {
-        let out = bbctl(&fleet, &["upgrade", "status", &id, "-o", "json"]);
+        let out = fleet.bbctl(&["upgrade", "status", &id, "-o", "json"]);
         let journal: Value =
             serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
         if journal["phase"] != "running" {
@@ -173,7 +164,7 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
     .unwrap();
 
     // The journal is visible and the lease is free again.
-    let history = bbctl(&fleet, &["upgrade", "history"]);
+    let history = fleet.bbctl(&["upgrade", "history"]);
     assert!(
         String::from_utf8_lossy(&history.stdout).contains(&id),
         "{}",
@@ -248,23 +239,20 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
     // Killed while the first old master drains, then while a new master starts (or, if that
     // window was missed, while the next old master drains). A kill during the `POST /v1/drain`
     // itself is not timed here; the agent runs that request in a task of its own.
-    let mut child = spawn_bbctl(
-        &fleet,
-        &[
-            "upgrade",
-            "--new-config",
-            &v2,
-            "--strategy",
-            "rolling",
-            "--batch",
-            "1",
-            "--min-serving",
-            "2",
-            "--yes",
-            "--reason",
-            "e2e rolling",
-        ],
-    );
+    let mut child = fleet.spawn_bbctl(&[
+        "upgrade",
+        "--new-config",
+        &v2,
+        "--strategy",
+        "rolling",
+        "--batch",
+        "1",
+        "--min-serving",
+        "2",
+        "--yes",
+        "--reason",
+        "e2e rolling",
+    ]);
     let kill_points = [
         &["wait_drained master-1"][..],
         &["start_new master-2", "wait_drained master-3"][..],
@@ -277,7 +265,7 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
         requests.push(force_anywhere(&fleet, "sleep", 9));
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(journal(&fleet, Some(&id)).unwrap()["phase"], "running");
-        child = spawn_bbctl(&fleet, &["upgrade", "resume", &id]);
+        child = fleet.spawn_bbctl(&["upgrade", "resume", &id]);
     }
     // The last resume runs to the end while builds keep coming.
     while child.try_wait().unwrap().is_none() {
@@ -343,15 +331,12 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
     let clash_cfg = dir.path().join("master.cfg");
     std::fs::write(&clash_cfg, clash).unwrap();
     let mut requests = vec![force_anywhere(&fleet, "sleep", 12)];
-    let out = bbctl(
-        &fleet,
-        &[
-            "upgrade",
-            "--new-config",
-            clash_cfg.to_str().unwrap(),
-            "--yes",
-        ],
-    );
+    let out = fleet.bbctl(&[
+        "upgrade",
+        "--new-config",
+        clash_cfg.to_str().unwrap(),
+        "--yes",
+    ]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -381,14 +366,11 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
         .collect();
     std::thread::sleep(Duration::from_secs(2));
     let v2 = fleet.info.master_cfg_v2.to_str().unwrap();
-    let out = bbctl(
-        &fleet,
-        &["upgrade", "--new-config", v2, "--yes", "--detach"],
-    );
+    let out = fleet.bbctl(&["upgrade", "--new-config", v2, "--yes", "--detach"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let (id, _) = wait_step(&fleet, &["wait_drained"], Duration::from_secs(120));
     requests.push(force_anywhere(&fleet, "sleep", 8));
-    let out = bbctl(&fleet, &["upgrade", "abort", &id]);
+    let out = fleet.bbctl(&["upgrade", "abort", &id]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("drain cancelled"), "{said}");

@@ -1,9 +1,9 @@
 //! Checks shared by the fault tests: the "nothing lost" invariants and process helpers.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use bbctl_e2e::{Buildbot, Fleet, pid_alive, wait_until};
+use bbctl_e2e::{Buildbot, pid_alive, wait_until};
 
 use crate::support::{BUILD_TIMEOUT, paused_workers};
 
@@ -25,25 +25,7 @@ pub fn kill(pid: u32, sig: &str) {
     }
 }
 
-/// `bbctl --inventory … ARGS`.
-pub fn bbctl(fleet: &Fleet, args: &[&str]) -> Output {
-    Command::new(&fleet.info.bbctl_bin)
-        .arg("--inventory")
-        .arg(&fleet.info.inventory)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run bbctl")
-}
-
-pub fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+pub use bbctl_e2e::output_text as text;
 
 /// The request ended SUCCESS; its builds are `retries` RETRY then one SUCCESS. Returns them.
 pub fn assert_success_after_retries(

@@ -9,7 +9,7 @@ use bbctl_api::DrainPhase;
 use bbctl_e2e::Fleet;
 use serde_json::{Value, json};
 
-use crate::common::{assert_nothing_left, bbctl, text};
+use crate::common::{assert_nothing_left, text};
 use crate::support::*;
 
 pub fn drain_refused_while_an_upgrade_holds_the_lease(fleet: &Fleet) {
@@ -21,7 +21,7 @@ pub fn drain_refused_while_an_upgrade_holds_the_lease(fleet: &Fleet) {
         .unwrap();
     assert_eq!(code, 200, "{body}");
     let name = fleet.info.masters[2].name.clone();
-    let out = bbctl(fleet, &["drain", &name, "--detach"]);
+    let out = fleet.bbctl(&["drain", &name, "--detach"]);
     let (code, _) = coordinator
         .request(reqwest::Method::DELETE, "/v1/lease?holder=up-fault12", None)
         .unwrap();
@@ -95,7 +95,7 @@ pub fn upgrade_refused_while_a_drain_holds_a_master(fleet: &Fleet, i: usize) {
         .unwrap();
     assert_eq!(code, 202, "{body}");
     let v2 = fleet.info.master_cfg_v2.to_str().unwrap().to_owned();
-    let out = bbctl(fleet, &["upgrade", "--new-config", &v2, "--yes"]);
+    let out = fleet.bbctl(&["upgrade", "--new-config", &v2, "--yes"]);
     let (code, body) = drainer
         .request(reqwest::Method::DELETE, "/v1/drain", None)
         .unwrap();

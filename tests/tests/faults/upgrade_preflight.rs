@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bbctl_e2e::{Fleet, pid_alive, wait_until};
 
-use crate::common::{bbctl, kill, text};
+use crate::common::{kill, text};
 use crate::support::*;
 
 pub fn agent_down_refuses_the_upgrade(fleet: &Fleet, i: usize) {
@@ -22,17 +22,14 @@ pub fn agent_down_refuses_the_upgrade(fleet: &Fleet, i: usize) {
     })
     .unwrap();
     let v2 = fleet.info.master_cfg_v2.to_str().unwrap().to_owned();
-    let out = bbctl(
-        fleet,
-        &[
-            "upgrade",
-            "--new-config",
-            &v2,
-            "--yes",
-            "--reason",
-            "fault 3",
-        ],
-    );
+    let out = fleet.bbctl(&[
+        "upgrade",
+        "--new-config",
+        &v2,
+        "--yes",
+        "--reason",
+        "fault 3",
+    ]);
     let restarted = restart_agent(fleet, i).unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -55,7 +52,7 @@ pub fn agent_down_refuses_the_upgrade(fleet: &Fleet, i: usize) {
         Ok((a.open_get("/healthz")?.0 == 200).then_some(()))
     })
     .unwrap();
-    let history = bbctl(fleet, &["upgrade", "history", "-o", "json"]);
+    let history = fleet.bbctl(&["upgrade", "history", "-o", "json"]);
     let h = String::from_utf8_lossy(&history.stdout);
     assert!(
         !h.contains("fault 3"),

@@ -1,7 +1,6 @@
 //! Helpers of the upgrade e2e tests: running `bbctl` against a fleet, forcing builds anywhere,
 //! reading the journal, and the "every build SUCCESS exactly once" check.
 
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bbctl_e2e::{Buildbot, Fleet};
@@ -9,39 +8,10 @@ use serde_json::Value;
 
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub fn bbctl_cmd(fleet: &Fleet, args: &[&str]) -> Command {
-    let mut cmd = Command::new(&fleet.info.bbctl_bin);
-    cmd.arg("--inventory")
-        .arg(&fleet.info.inventory)
-        .args(args)
-        .stdin(Stdio::null());
-    cmd
-}
-
-pub fn bbctl(fleet: &Fleet, args: &[&str]) -> Output {
-    bbctl_cmd(fleet, args).output().expect("run bbctl")
-}
-
-/// `bbctl ARGS` in the background, its output discarded (it is journaled).
-pub fn spawn_bbctl(fleet: &Fleet, args: &[&str]) -> Child {
-    bbctl_cmd(fleet, args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn bbctl")
-}
-
-pub fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+pub use bbctl_e2e::output_text as text;
 
 pub fn masters(fleet: &Fleet) -> Vec<Value> {
-    let out = bbctl(fleet, &["masters", "list", "-o", "json"]);
+    let out = fleet.bbctl(&["masters", "list", "-o", "json"]);
     serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)))
 }
 
@@ -49,7 +19,7 @@ pub fn masters(fleet: &Fleet) -> Vec<Value> {
 pub fn journal(fleet: &Fleet, id: Option<&str>) -> Option<Value> {
     let mut args = vec!["upgrade", "status", "-o", "json"];
     args.extend(id);
-    let out = bbctl(fleet, &args);
+    let out = fleet.bbctl(&args);
     serde_json::from_slice(&out.stdout).ok()
 }
 
