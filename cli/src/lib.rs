@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod exit;
 pub mod inventory;
 pub mod output;
+mod prompt;
 pub mod report;
 pub mod secret;
 pub mod time;

@@ -1,8 +1,6 @@
 //! `bbctl stop NAME [--immediate]`: stop a master. Destructive, so it states its plan and asks
 //! (or needs `--yes`); without a terminal to ask on and without `--yes` it refuses (exit 5).
 
-use std::io::{BufRead, Write};
-
 use bbctl_api::{StopMode, StopRequest};
 
 use crate::cli::StopArgs;
@@ -27,7 +25,7 @@ pub async fn run(args: &StopArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         let builds = client.master().await.map(|info| info.builds.len()).ok();
         eprintln!("{}", plan(&args.name, mode, builds));
-        if !confirm()? {
+        if !crate::prompt::confirm("Proceed?")? {
             eprintln!("not stopped");
             return Ok(Outcome {
                 report: Report::Streamed,
@@ -63,17 +61,6 @@ fn plan(name: &str, mode: StopMode, builds: Option<usize>) -> String {
              retried. Consider `bbctl drain {name}` instead."
         ),
     }
-}
-
-fn confirm() -> anyhow::Result<bool> {
-    eprint!("Proceed? [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }
 
 #[cfg(test)]

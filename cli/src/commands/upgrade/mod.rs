@@ -207,7 +207,9 @@ async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail> {
                 vec![],
             ));
         }
-        if !status::confirm().map_err(|e| Fail::failed(e.to_string(), vec![]))? {
+        if !crate::prompt::confirm("Proceed with the upgrade?")
+            .map_err(|e| Fail::failed(e.to_string(), vec![]))?
+        {
             return Err(Fail::refused("not upgraded", vec![]));
         }
     }

@@ -1,8 +1,6 @@
 //! Step 5 and the commands around an upgrade: the plan and summary tables, `upgrade status`,
 //! `resume`, `abort`, `history`, and `--detach` (this binary again, in the background).
 
-use std::io::{BufRead, Write};
-
 use super::journal::{self, Journal, Phase, StepState, Store};
 use super::plan::Plan;
 use super::{Fail, RESUME_ENV, Runner, coordinator, execute, preflight};
@@ -117,17 +115,6 @@ pub fn show_summary(emitter: &Emitter, j: &Journal) {
         text.push_str(&format!("note: {f}\n"));
     }
     emitter.table(&text);
-}
-
-pub fn confirm() -> std::io::Result<bool> {
-    eprint!("Proceed with the upgrade? [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
 }
 
 /// Re-runs this command line in the background, as `resume` of `id`, its output in a log file.
