@@ -8,16 +8,19 @@
 //! - rolling `--batch 1` (3 masters, no standby): `bbctl` SIGKILLed while an old master drains
 //!   and again while a new master starts, `upgrade resume` each time: completes; every build
 //!   SUCCESS once; never fewer than `--min-serving` masters ready; all on v2.
+//! - blue-green, killed at every step (2 masters + 2 standby, 3 workers): `bbctl` SIGKILLed
+//!   during each step in turn (start-new × 2, drain, wait-drained, verify), `upgrade resume`
+//!   each time: completes; every build SUCCESS once; workers on the new masters, old ones drained.
 //! - rollback and abort (2 masters + 2 standby): a v2 whose www port is taken passes checkconfig
 //!   but cannot start → rolled back (exit 6, the log line that explains it), old masters serve;
 //!   then `upgrade abort` while the old masters drain → the same.
 
+#[path = "upgrade/sigkill.rs"]
+mod sigkill;
 #[path = "upgrade/support.rs"]
 mod support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bbctl_e2e::{Fleet, FleetOptions, wait_until};
@@ -170,54 +173,6 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
         "{}",
         text(&history)
     );
-}
-
-/// Counts, every 300 ms until dropped, how many agents answer `/readyz` 200; keeps the minimum.
-struct ReadyWatch {
-    stop: Arc<AtomicBool>,
-    min: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ReadyWatch {
-    fn start(fleet: &Fleet) -> ReadyWatch {
-        let urls: Vec<String> = fleet
-            .info
-            .masters
-            .iter()
-            .map(|m| format!("{}/readyz", m.agent_url.trim_end_matches('/')))
-            .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let min = Arc::new(AtomicUsize::new(usize::MAX));
-        let (s, m) = (stop.clone(), min.clone());
-        let thread = std::thread::spawn(move || {
-            let http = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap();
-            while !s.load(Ordering::SeqCst) {
-                let ready = urls
-                    .iter()
-                    .filter(|u| http.get(u.as_str()).send().is_ok_and(|r| r.status() == 200))
-                    .count();
-                m.fetch_min(ready, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(300));
-            }
-        });
-        ReadyWatch {
-            stop,
-            min,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) -> usize {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        self.min.load(Ordering::SeqCst)
-    }
 }
 
 #[test]

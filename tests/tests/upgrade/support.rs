@@ -1,6 +1,8 @@
 //! Helpers of the upgrade e2e tests: running `bbctl` against a fleet, forcing builds anywhere,
 //! reading the journal, and the "every build SUCCESS exactly once" check.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bbctl_e2e::{Buildbot, Fleet};
@@ -122,4 +124,108 @@ pub fn worker_masters(rest: &Buildbot) -> Option<Vec<i64>> {
         on.extend(ids);
     }
     Some(on)
+}
+
+/// The steps of `journal` as `(kind master(s), state)`, in order.
+pub fn steps(journal: &Value) -> Vec<(String, String)> {
+    journal["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    let who = match (&s["master"], s["masters"].as_array()) {
+                        (Value::String(m), _) => m.clone(),
+                        (_, Some(ms)) => ms
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        _ => String::new(),
+                    };
+                    let kind = s["step"].as_str().unwrap_or("?");
+                    let state = s["state"].as_str().unwrap_or("?").to_string();
+                    (format!("{kind} {who}").trim_end().to_string(), state)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls the journal `id` until step `index` is `running` or `done`; returns its state then, or
+/// `None` when the upgrade is no longer running.
+pub fn wait_step_reached(
+    fleet: &Fleet,
+    id: &str,
+    index: usize,
+    timeout: Duration,
+) -> Option<String> {
+    let started = Instant::now();
+    loop {
+        let j = journal(fleet, Some(id));
+        if let Some(j) = &j {
+            if j["phase"] != "running" {
+                return None;
+            }
+            if let Some((_, state)) = steps(j).get(index)
+                && (state == "running" || state == "done")
+            {
+                return Some(state.clone());
+            }
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "step {index} of {id} never ran: {:#}",
+            j.unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Counts, every 300 ms until dropped, how many agents answer `/readyz` 200; keeps the minimum.
+pub struct ReadyWatch {
+    stop: Arc<AtomicBool>,
+    min: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ReadyWatch {
+    pub fn start(fleet: &Fleet) -> ReadyWatch {
+        let urls: Vec<String> = fleet
+            .info
+            .masters
+            .iter()
+            .map(|m| format!("{}/readyz", m.agent_url.trim_end_matches('/')))
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let min = Arc::new(AtomicUsize::new(usize::MAX));
+        let (s, m) = (stop.clone(), min.clone());
+        let thread = std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            while !s.load(Ordering::SeqCst) {
+                let ready = urls
+                    .iter()
+                    .filter(|u| http.get(u.as_str()).send().is_ok_and(|r| r.status() == 200))
+                    .count();
+                m.fetch_min(ready, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        ReadyWatch {
+            stop,
+            min,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.min.load(Ordering::SeqCst)
+    }
 }
