@@ -29,3 +29,11 @@ pub use info::{
 };
 pub use procs::pid_alive;
 pub use wait::wait_until;
+
+/// Serializes the tests of one test binary that bring up fleets of their own: on a 2-core
+/// machine, several fleets building at once make every timing in them noisy. Hold the guard for
+/// the whole test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}

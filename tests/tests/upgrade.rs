@@ -29,6 +29,7 @@ use support::*;
 
 #[test]
 fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrade() {
+    let _serial = bbctl_e2e::serial();
     let fleet = Fleet::up(FleetOptions {
         masters: 3,
         standby: 3,
@@ -177,6 +178,7 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
 
 #[test]
 fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
+    let _serial = bbctl_e2e::serial();
     let fleet = Fleet::up(FleetOptions {
         masters: 3,
         standby: 0,
@@ -260,6 +262,7 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
 
 #[test]
 fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
+    let _serial = bbctl_e2e::serial();
     let fleet = Fleet::up(FleetOptions {
         masters: 2,
         standby: 2,

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -15,11 +14,7 @@ use serde_json::{Value, json};
 
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The drain tests mutate their fleets and load the machine: one at a time.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use bbctl_e2e::serial;
 
 /// The Buildbot id of slot `i`'s master.
 pub fn masterid(fleet: &Fleet, bb: &Buildbot, i: usize) -> i64 {

@@ -11,6 +11,7 @@ use crate::support::*;
 
 #[test]
 fn blue_green_upgrade_survives_sigkill_at_every_step() {
+    let _serial = bbctl_e2e::serial();
     let fleet = Fleet::up(FleetOptions {
         masters: 2,
         standby: 2,

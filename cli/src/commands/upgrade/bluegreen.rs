@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use bbctl_api::{DrainPhase, DrainRequest, OperationRequest};
+use bbctl_api::{DrainPhase, DrainRequest, MasterState, OperationRequest};
 
 use super::journal::Journal;
 use super::{Fail, Runner, StepFail};
-use crate::client::ApiError;
+use crate::client::{AgentClient, ApiError};
 use crate::report::DrainRow;
 
 /// `POST /v1/master/start` returns once the master is healthy or its start timeout passed.
@@ -43,8 +43,7 @@ impl Runner<'_> {
                 let result = client.activate(sha, &request).await;
                 gate_result(master, "activate", result)?;
             }
-            let result = client.with_timeout(START_TIMEOUT).start(&request).await;
-            gate_result(master, "start", result)?;
+            start_or_join(&client, master, &request).await?;
         }
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
@@ -212,6 +211,32 @@ pub(super) async fn route_here(client: &crate::client::AgentClient) -> Result<St
 }
 
 /// A failed activate/start is a gate failure, with the agent's log lines.
+/// Starts `master` — or, when its agent is still busy with a start asked for before a resume (the
+/// `bbctl` that asked was killed mid-call), waits for that start to end instead of failing the
+/// gate: a 409 while the master comes up is not a failed start.
+async fn start_or_join(
+    client: &AgentClient,
+    master: &str,
+    request: &OperationRequest,
+) -> Result<(), StepFail> {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
+        let result = client.with_timeout(START_TIMEOUT).start(request).await;
+        if !matches!(&result, Err(ApiError::Agent { status: 409, .. })) {
+            return gate_result(master, "start", result);
+        }
+        match client.master().await {
+            Ok(info) if info.process.running && info.state != MasterState::Starting => {
+                return Ok(());
+            }
+            _ if tokio::time::Instant::now() >= deadline => {
+                return gate_result(master, "start", result);
+            }
+            _ => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
 fn gate_result(
     master: &str,
     what: &str,
