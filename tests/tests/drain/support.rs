@@ -217,5 +217,18 @@ pub fn restart_agent(fleet: &Fleet, i: usize) -> Result<Restarted> {
         .stderr(log)
         .spawn()
         .context("restart the agent")?;
+    record_agent_pid(fleet, i, child.id())?;
     Ok(Restarted(child))
+}
+
+/// Writes the restarted agent's PID into fleet.json, so that `scripts/fleet down` (which stops
+/// exactly the PIDs recorded there) stops it too, even when the test lets it outlive its guard.
+fn record_agent_pid(fleet: &Fleet, i: usize, pid: u32) -> Result<()> {
+    let path = fleet.dir().join("fleet.json");
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    doc["masters"][i]["agent_pid"] = pid.into();
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
 }

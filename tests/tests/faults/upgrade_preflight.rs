@@ -64,6 +64,7 @@ pub fn agent_down_refuses_the_upgrade(fleet: &Fleet, i: usize) {
         .request(reqwest::Method::GET, "/v1/lease", None)
         .unwrap();
     assert_eq!(code, 404, "the lease is free");
-    // The restarted agent stays up for the rest of the test (killed when the test ends).
+    // The restarted agent stays up for the rest of the test; fleet.json has its PID, so the
+    // fleet's `down` stops it.
     std::mem::forget(restarted);
 }
