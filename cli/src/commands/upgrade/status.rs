@@ -246,8 +246,14 @@ pub async fn history(ctx: &Ctx) -> anyhow::Result<Outcome> {
     ))))
 }
 
-pub async fn resume(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let (mut store, mut j) = find(ctx, id, true).await.map_err(Fail::into_error)?;
+/// The unfinished upgrade `id` (default: the newest), with the fleet lease taken for it under the
+/// reason `reason` gives, and the emitter its progress goes to.
+async fn take_unfinished(
+    ctx: &Ctx,
+    id: Option<String>,
+    reason: impl FnOnce(&Journal) -> String,
+) -> anyhow::Result<(Store, Journal, Emitter)> {
+    let (store, j) = find(ctx, id, true).await.map_err(Fail::into_error)?;
     if j.phase.is_final() {
         return Err(Fail::refused(
             format!("upgrade {} already ended: {:?}", j.id, j.phase),
@@ -255,14 +261,21 @@ pub async fn resume(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
         )
         .into_error());
     }
-    let reason = format!("{} (upgrade {} by {})", j.reason, j.id, j.requested_by);
-    preflight::acquire_lease(&store.client, &j.id, &reason)
+    preflight::acquire_lease(&store.client, &j.id, &reason(&j))
         .await
         .map_err(Fail::into_error)?;
     let emitter = Emitter {
         json: ctx.format == crate::cli::OutputFormat::Json,
         id: j.id.clone(),
     };
+    Ok((store, j, emitter))
+}
+
+pub async fn resume(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let (mut store, mut j, emitter) = take_unfinished(ctx, id, |j| {
+        format!("{} (upgrade {} by {})", j.reason, j.id, j.requested_by)
+    })
+    .await?;
     emitter.emit(
         "resumed",
         None,
@@ -283,26 +296,12 @@ pub async fn resume(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
 }
 
 pub async fn abort(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let (mut store, mut j) = find(ctx, id, true).await.map_err(Fail::into_error)?;
-    if j.phase.is_final() {
-        return Err(Fail::refused(
-            format!("upgrade {} already ended: {:?}", j.id, j.phase),
-            vec![],
-        )
-        .into_error());
-    }
-    let reason = format!("abort of upgrade {}", j.id);
-    preflight::acquire_lease(&store.client, &j.id, &reason)
-        .await
-        .map_err(Fail::into_error)?;
+    let (mut store, mut j, emitter) =
+        take_unfinished(ctx, id, |j| format!("abort of upgrade {}", j.id)).await?;
     // Saved first: a CLI still running this upgrade (e.g. `--detach`) gets 409 at its next save
     // and stops, instead of carrying on with the steps the rollback undoes.
     j.message = Some("aborting: rolling back".into());
     store.save(&j).await?;
-    let emitter = Emitter {
-        json: ctx.format == crate::cli::OutputFormat::Json,
-        id: j.id.clone(),
-    };
     emitter.emit(
         "rollback",
         None,
