@@ -14,7 +14,11 @@
 //! - rollback and abort (2 masters + 2 standby): a v2 whose www port is taken passes checkconfig
 //!   but cannot start → rolled back (exit 6, the log line that explains it), old masters serve;
 //!   then `upgrade abort` while the old masters drain → the same.
+//! - `--buildbot` (2 masters + 2 standby): a missing Buildbot refused with nothing touched; an
+//!   upgrade onto a second install, then a config-only one that keeps that code.
 
+#[path = "upgrade/buildbot.rs"]
+mod buildbot;
 #[path = "upgrade/sigkill.rs"]
 mod sigkill;
 #[path = "upgrade/support.rs"]

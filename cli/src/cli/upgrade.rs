@@ -17,6 +17,11 @@ pub struct UpgradeArgs {
     /// every master).
     #[arg(long, required = true, value_name = "PATH")]
     pub new_config: Option<PathBuf>,
+    /// The Buildbot the new masters run: a venv on the agents' hosts (its bin/buildbot is
+    /// used) or a `buildbot` executable, an absolute path. Default: the one the running masters
+    /// run.
+    #[arg(long, value_name = "VENV_OR_EXECUTABLE")]
+    pub buildbot: Option<String>,
     /// blue-green (new masters on standby slots, then drain the old ones; the default when
     /// idle slots exist) or rolling (batch by batch: drain, switch, start).
     #[arg(long, value_enum)]
@@ -37,6 +42,10 @@ pub struct UpgradeArgs {
     /// source is owned by a new master, instead of reporting when that will happen.
     #[arg(long)]
     pub wait_schedulers: bool,
+    /// When an agent stops answering mid-upgrade, pause and wait this long (e.g. 15m) for it to
+    /// come back before stopping (the upgrade stays resumable).
+    #[arg(long, default_value = "15m", value_name = "DURATION", value_parser = parse_duration)]
+    pub pause_timeout: Duration,
     /// Print the plan and stop; the exit code says whether it is feasible (0) or not (5).
     #[arg(long)]
     pub dry_run: bool,

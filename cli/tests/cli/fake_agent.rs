@@ -332,6 +332,8 @@ fn master(name: &str, masterid: i64, state: MasterState) -> MasterInfo {
             uptime_secs: running.then_some(192.0),
         },
         buildbot_version: Some("4.3.0".into()),
+        buildbot_executable: None,
+        buildbot_db_head: None,
         config: Some(ActiveConfig {
             sha256: "0123456789abcdef0123456789abcdef".into(),
             label: "v2".into(),

@@ -23,6 +23,11 @@ pub struct StageConfigRequest {
     pub files: Vec<ConfigFile>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// The Buildbot this version runs with: a venv directory (its `bin/buildbot` is used) or the
+    /// `buildbot` executable itself; an absolute path on the agent's host. Absent: the agent's
+    /// `master.buildbot`. Staging the same files again replaces it (the last stage wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildbot: Option<String>,
 }
 
 /// A staged configuration version.
@@ -36,8 +41,18 @@ pub struct ConfigVersion {
     pub staged_at: i64,
     /// Whether this version is the one in the master's basedir now.
     pub active: bool,
-    /// The last checkconfig result, if one ran.
+    /// The last checkconfig result, if one ran (with this version's `buildbot`).
     pub checkconfig: Option<CheckConfigResult>,
+    /// The `buildbot` executable this version runs with (resolved from the staged venv or
+    /// executable, else the agent's `master.buildbot`).
+    #[serde(default)]
+    pub buildbot: Option<String>,
+    /// `buildbot --version` of that executable (`4.3.0`), when it runs.
+    #[serde(default)]
+    pub buildbot_version: Option<String>,
+    /// The DB schema head of that Buildbot install (see `MasterInfo::buildbot_db_head`).
+    #[serde(default)]
+    pub buildbot_db_head: Option<String>,
 }
 
 /// `POST /v1/configs/{sha256}/checkconfig`.

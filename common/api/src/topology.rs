@@ -57,9 +57,16 @@ pub struct MasterInfo {
     pub basedir: String,
     pub rest_url: String,
     pub process: ProcessInfo,
-    /// The Buildbot version the master runs (from `buildbot --version` of the configured
-    /// executable).
+    /// The Buildbot version the master runs (from `buildbot --version` of `buildbot_executable`).
     pub buildbot_version: Option<String>,
+    /// The `buildbot` executable the master runs (or runs at its next start): the one of the
+    /// last activated configuration version, else the agent's `master.buildbot`.
+    #[serde(default)]
+    pub buildbot_executable: Option<String>,
+    /// The DB schema head (alembic revision, e.g. `067`) of that Buildbot install, when the venv's
+    /// python sits next to the executable; `None` when unknown.
+    #[serde(default)]
+    pub buildbot_db_head: Option<String>,
     pub config: Option<ActiveConfig>,
     /// Workers attached to this master.
     pub workers: Vec<WorkerInfo>,

@@ -13,6 +13,7 @@ use crate::db::configs;
 use crate::error::AppResult;
 use crate::fsutil::write_atomic;
 use crate::master::operation::{self, OpFailure, OpSuccess, Requester};
+use crate::master::{code, process};
 use crate::state::AppState;
 
 /// The configuration in the basedir now: the last activated version if its files are still
@@ -53,7 +54,8 @@ fn sha_in_dir(dir: &Path, files: &[String]) -> Option<String> {
     Some(sha256_of(contents.iter().map(|(p, c)| (*p, c.as_slice()))))
 }
 
-/// `POST /v1/configs/{sha256}/activate`. Does not restart or reconfig the master.
+/// `POST /v1/configs/{sha256}/activate`. Does not restart or reconfig the master. The version's
+/// Buildbot executable becomes the master's; switching it while the master runs is refused (409).
 pub async fn activate(
     state: &AppState,
     sha256: &str,
@@ -62,6 +64,12 @@ pub async fn activate(
     let row = store::get_row(state, sha256).await?;
     let bundle = store::load_bundle(state, &row)?;
     let guard = operation::lock(state)?;
+    let wanted = code::of_version(state, &row);
+    code::check_switch(
+        process::running_pid(&state.config().master.basedir),
+        &code::active_executable(state).await?,
+        &wanted,
+    )?;
     let previous = current(state).await?;
     let st = state.clone();
     operation::run(state, guard, "activate", who, async move {
@@ -96,14 +104,18 @@ pub async fn activate(
         let (sha, label) = (row.sha256.clone(), row.label.clone());
         let prev_sha = previous.as_ref().map(|p| p.sha256.clone());
         let backup_dir = (!backed_up.is_empty()).then(|| backup.display().to_string());
+        let buildbot = row.buildbot.clone();
         st.db()
             .run(move |c| {
                 configs::record_activation(
                     c,
-                    &sha,
-                    &label,
-                    prev_sha.as_deref(),
-                    backup_dir.as_deref(),
+                    &configs::Activation {
+                        sha256: &sha,
+                        label: &label,
+                        previous_sha256: prev_sha.as_deref(),
+                        backup_dir: backup_dir.as_deref(),
+                        buildbot: buildbot.as_deref(),
+                    },
                 )
             })
             .await
@@ -117,13 +129,15 @@ pub async fn activate(
             ),
             serde_json::json!({
                 "action": "activated", "sha256": row.sha256, "label": row.label,
-                "previous": previous,
+                "previous": previous, "buildbot": wanted.display().to_string(),
             }),
         );
         Ok(OpSuccess {
             message: format!(
-                "activated {} ({}); reconfig or restart the master to load it",
-                row.sha256, row.label
+                "activated {} ({}, buildbot {}); reconfig or restart the master to load it",
+                row.sha256,
+                row.label,
+                wanted.display()
             ),
             log_lines: backed_up
                 .iter()

@@ -1,5 +1,6 @@
-//! `buildbot checkconfig` of a staged bundle, in a scratch basedir under the state dir holding
-//! the bundle and the vars file — never in the live basedir.
+//! `buildbot checkconfig` of a staged bundle, with the Buildbot executable the version runs with,
+//! in a scratch basedir under the state dir holding the bundle and the vars file — never in the
+//! live basedir.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use super::store;
 use crate::db::{audit, configs};
 use crate::error::{AppError, AppResult};
 use crate::fsutil::write_atomic;
-use crate::master::{process, vars};
+use crate::master::{code, process, vars};
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,8 +34,9 @@ pub async fn checkconfig(
     }
     let vars_file = vars::write_vars_file(cfg, dir.path()).map_err(AppError::internal)?;
     let target = dir.path().display().to_string();
+    let buildbot = code::of_version(state, &row);
     let out = process::run_buildbot(
-        &cfg.master.buildbot,
+        &buildbot,
         &["checkconfig", &target],
         &[(VARS_FILE_ENV, vars_file)],
         &cfg.state_dir.join("tmp"),

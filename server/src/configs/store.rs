@@ -11,6 +11,7 @@ use crate::db::audit;
 use crate::db::configs::{self, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::fsutil::write_atomic;
+use crate::master::code;
 use crate::state::AppState;
 
 impl From<BundleError> for AppError {
@@ -27,7 +28,8 @@ pub fn bundle_dir(state: &AppState, sha256: &str) -> PathBuf {
 }
 
 /// Validates, stores and records a bundle; staging identical content again returns the
-/// existing version.
+/// existing version (with the new `buildbot`, see [`configs::insert_version`]). A `buildbot`
+/// that does not resolve to a working executable is refused (422) before anything is stored.
 pub async fn stage(
     state: &AppState,
     req: StageConfigRequest,
@@ -35,6 +37,10 @@ pub async fn stage(
 ) -> AppResult<ConfigVersion> {
     validate_label(&req.label)?;
     let bundle = Bundle::from_upload(&req.files)?;
+    let buildbot = match &req.buildbot {
+        Some(spec) => Some(code::resolve(state, spec).await?.display().to_string()),
+        None => None,
+    };
     let sha = bundle.sha256();
     let dir = bundle_dir(state, &sha);
     if !dir.is_dir() {
@@ -48,10 +54,13 @@ pub async fn stage(
             let row = configs::insert_version(
                 c,
                 &sha2,
-                &label,
-                &paths,
-                actor.as_deref(),
-                reason.as_deref(),
+                &configs::NewVersion {
+                    label: &label,
+                    files: &paths,
+                    staged_by: actor.as_deref(),
+                    reason: reason.as_deref(),
+                    buildbot: buildbot.as_deref(),
+                },
             )?;
             audit::append(
                 c,
@@ -124,19 +133,24 @@ pub async fn get(state: &AppState, sha256: &str) -> AppResult<ConfigVersion> {
 pub async fn list(state: &AppState) -> AppResult<Vec<ConfigVersion>> {
     let rows = state.db().run(configs::list_versions).await?;
     let active = active::current(state).await?.map(|a| a.sha256);
-    Ok(rows
-        .into_iter()
-        .map(|r| wire(r, active.as_deref()))
-        .collect())
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(wire(state, row, active.as_deref()).await);
+    }
+    Ok(out)
 }
 
 async fn to_wire(state: &AppState, row: VersionRow) -> AppResult<ConfigVersion> {
     let active = active::current(state).await?.map(|a| a.sha256);
-    Ok(wire(row, active.as_deref()))
+    Ok(wire(state, row, active.as_deref()).await)
 }
 
-fn wire(row: VersionRow, active_sha: Option<&str>) -> ConfigVersion {
+async fn wire(state: &AppState, row: VersionRow, active_sha: Option<&str>) -> ConfigVersion {
+    let exe = code::of_version(state, &row);
     ConfigVersion {
+        buildbot_version: state.master().versions.get(&exe).await,
+        buildbot_db_head: state.master().schemas.get(&exe).await,
+        buildbot: Some(exe.display().to_string()),
         active: active_sha == Some(row.sha256.as_str()),
         files: row.files(),
         checkconfig: row.checkconfig(),

@@ -8,6 +8,7 @@ diesel::table! {
         previous_sha256 -> Nullable<Text>,
         backup_dir -> Nullable<Text>,
         activated_at -> Double,
+        buildbot -> Nullable<Text>,
     }
 }
 
@@ -31,6 +32,7 @@ diesel::table! {
         reason -> Nullable<Text>,
         checkconfig -> Nullable<Text>,
         activated_at -> Nullable<Double>,
+        buildbot -> Nullable<Text>,
     }
 }
 

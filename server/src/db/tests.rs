@@ -50,23 +50,66 @@ async fn state_survives_reopen_and_interrupted_operations_are_failed() {
     assert!(ops[0].message.contains("interrupted"));
 }
 
+fn version<'a>(
+    label: &'a str,
+    files: &'a [String],
+    buildbot: Option<&'a str>,
+) -> configs::NewVersion<'a> {
+    configs::NewVersion {
+        label,
+        files,
+        staged_by: None,
+        reason: None,
+        buildbot,
+    }
+}
+
 #[tokio::test]
 async fn config_versions_and_activation() {
     let (_dir, db) = temp_db();
-    let (v, again, active) = db
-        .run(|c| {
-            let v = configs::insert_version(c, "abc", "v1", &["master.cfg".into()], None, None)?;
-            let again = configs::insert_version(c, "abc", "other", &[], None, None)?;
-            configs::record_activation(c, "abc", "v1", None, Some("/b"))?;
-            Ok((v, again, configs::active(c)?))
+    let (v, again, recoded, active) = db
+        .run(move |c| {
+            let files = ["master.cfg".to_string()];
+            let v = configs::insert_version(c, "abc", &version("v1", &files, None))?;
+            let ok = bbctl_api::CheckConfigResult {
+                ok: true,
+                exit_code: Some(0),
+                output: String::new(),
+            };
+            configs::set_checkconfig(c, "abc", &ok)?;
+            let again = configs::insert_version(c, "abc", &version("other", &[], None))?;
+            let recoded = configs::insert_version(
+                c,
+                "abc",
+                &version("other", &[], Some("/venv/bin/buildbot")),
+            )?;
+            configs::record_activation(
+                c,
+                &configs::Activation {
+                    sha256: "abc",
+                    label: "v1",
+                    previous_sha256: None,
+                    backup_dir: Some("/b"),
+                    buildbot: recoded.buildbot.as_deref(),
+                },
+            )?;
+            Ok((v, again, recoded, configs::active(c)?))
         })
         .await
         .unwrap();
     assert_eq!(v.files(), vec!["master.cfg".to_string()]);
     assert_eq!(again.label, "v1", "restaging keeps the first label");
+    assert!(again.checkconfig().is_some(), "same code: checkconfig kept");
+    assert_eq!(recoded.label, "v1");
+    assert_eq!(recoded.buildbot.as_deref(), Some("/venv/bin/buildbot"));
+    assert!(
+        recoded.checkconfig().is_none(),
+        "another executable: the old checkconfig result no longer applies"
+    );
     let active = active.unwrap();
     assert_eq!(active.sha256, "abc");
     assert_eq!(active.backup_dir.as_deref(), Some("/b"));
+    assert_eq!(active.buildbot.as_deref(), Some("/venv/bin/buildbot"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Lifecycle operations on the master: create, start, stop, reconfig. Each checks its
-//! precondition (answering 409 without doing anything), then runs as a recorded operation
-//! (`super::operation`) and reports success only once the master's log and REST API agree.
+//! Lifecycle operations on the master: create, start, stop, reconfig (create and start run the
+//! master's Buildbot executable, see `super::code`). Each checks its precondition (answering 409
+//! without doing anything), then runs as a recorded operation (`super::operation`) and reports
+//! success only once the master's log and REST API agree.
 
 use std::path::Path;
 use std::time::Duration;
@@ -38,6 +39,9 @@ pub async fn create(state: &AppState, who: Requester) -> AppResult<OperationResu
     let st = state.clone();
     operation::run(state, guard, "create", who, async move {
         let cfg = st.config();
+        let buildbot = super::code::active_executable(&st)
+            .await
+            .map_err(|e| OpFailure::new(ErrorCode::Internal, e.to_string()))?;
         let base = cfg.master.basedir.display().to_string();
         let mut args = vec!["create-master", "-r"];
         if let Some(db) = &cfg.master.db_url {
@@ -45,7 +49,7 @@ pub async fn create(state: &AppState, who: Requester) -> AppResult<OperationResu
         }
         args.push(&base);
         let out = process::run_buildbot(
-            &cfg.master.buildbot,
+            &buildbot,
             &args,
             &[],
             &cfg.state_dir.join("tmp"),
@@ -114,8 +118,11 @@ async fn start_and_wait(state: &AppState) -> Result<OpSuccess, OpFailure> {
     let log = logs::log_path(basedir);
     let offset = logs::offset(&log);
     let base = basedir.display().to_string();
+    let buildbot = super::code::active_executable(state)
+        .await
+        .map_err(|e| OpFailure::new(ErrorCode::Internal, e.to_string()))?;
     let out = process::run_buildbot(
-        &cfg.master.buildbot,
+        &buildbot,
         &["start", "--quiet", &base],
         &[(VARS_FILE_ENV, vars_file)],
         &cfg.state_dir.join("tmp"),
@@ -144,10 +151,11 @@ async fn start_and_wait(state: &AppState) -> Result<OpSuccess, OpFailure> {
             {
                 let pid = process::running_pid(basedir);
                 return Ok(OpSuccess::new(format!(
-                    "master running (pid {}, masterid {}, {})",
+                    "master running (pid {}, masterid {}, {}, buildbot {})",
                     pid.map_or("?".into(), |p| p.to_string()),
                     m.masterid,
-                    m.name
+                    m.name,
+                    buildbot.display()
                 )));
             }
         } else if text.contains("BuildMaster startup failed") {

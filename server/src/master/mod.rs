@@ -1,12 +1,15 @@
 //! The master this agent owns: its process, its log, its lifecycle operations, and what the
-//! agent remembers about it between requests (transient phase, Buildbot master id, version).
+//! agent remembers about it between requests (transient phase, Buildbot master id, version),
+//! and which Buildbot executable it runs.
 
+pub mod code;
 pub mod identity;
 pub mod lifecycle;
 pub mod logs;
 pub mod mq;
 pub mod operation;
 pub mod process;
+pub mod schema;
 pub mod vars;
 pub mod version;
 
@@ -24,6 +27,8 @@ pub struct MasterRuntime {
     /// This master's id and name in Buildbot, once found in `/api/v2/masters`.
     pub identity: identity::IdentityCache,
     pub versions: version::VersionCache,
+    /// The DB schema head of each Buildbot executable asked about.
+    pub schemas: schema::SchemaCache,
 }
 
 impl MasterRuntime {

@@ -1,4 +1,4 @@
-//! `buildbot --version` of the configured executable, run once per executable path.
+//! `buildbot --version` of a master's executable, run once per executable path.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

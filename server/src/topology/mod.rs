@@ -104,6 +104,7 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
         ));
     }
     let config = configs::active::current(state).await?;
+    let buildbot = crate::master::code::active_executable(state).await?;
     Ok(MasterInfo {
         agent_name: cfg.name.clone(),
         state: master_state(state, proc.running, row.as_ref()),
@@ -114,7 +115,9 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
         basedir: cfg.master.basedir.display().to_string(),
         rest_url: cfg.master.rest_url.clone(),
         process: proc,
-        buildbot_version: state.master().versions.get(&cfg.master.buildbot).await,
+        buildbot_version: state.master().versions.get(&buildbot).await,
+        buildbot_db_head: state.master().schemas.get(&buildbot).await,
+        buildbot_executable: Some(buildbot.display().to_string()),
         config,
         workers,
         builds,

@@ -6,6 +6,7 @@
 //! The topology and the WAMP latency checks share one fleet (they only force builds and read).
 //! Killing the router and restarting a master change a fleet for good, so they run on one
 //! dedicated small fleet, the config switch first (it needs the router), the router loss last.
+mod code;
 mod dedicated;
 mod events;
 mod topology;

@@ -10,7 +10,11 @@
 #[path = "../drain/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "../upgrade/support.rs"]
+#[allow(dead_code)]
+mod upgrade_support;
 
+mod agent_pause;
 mod common;
 mod master_kill;
 mod operators;
@@ -33,7 +37,8 @@ fn master_and_worker_crashes_during_drains() {
 }
 
 /// Fault 3 (an agent down when an upgrade starts), fault 12 (two operators), fault 9
-/// (PostgreSQL restarting during a drain), fault 13 (the agent's state DB deleted mid-drain).
+/// (PostgreSQL restarting during a drain), fault 13 (the agent's state DB corrupted, then
+/// deleted, mid-drain).
 #[test]
 fn operators_agents_and_the_database() {
     let _serial = support::serial();
@@ -44,6 +49,19 @@ fn operators_agents_and_the_database() {
     postgres_restart::postgres_restarts_mid_drain(&fleet, 0);
     state_db::state_db_deleted_mid_drain(&fleet, 1);
     operators::concurrent_drains_follow_one_drain(&fleet, 1);
+}
+
+/// Fault 4 (an agent becomes unreachable in the middle of a blue-green upgrade).
+#[test]
+fn agent_unreachable_mid_upgrade() {
+    let _serial = support::serial();
+    let opts = FleetOptions {
+        masters: 2,
+        standby: 2,
+        workers: 3,
+    };
+    let fleet = Fleet::up(opts).unwrap();
+    agent_pause::agent_unreachable_pauses_the_upgrade(&fleet, 0);
 }
 
 /// Fault 8 (the WAMP router restarts): it breaks every master, so it has a small fleet of its own.

@@ -1,8 +1,11 @@
-//! Fault 13: the agent's state DB is deleted in the middle of a drain. The agent starts with a
-//! fresh DB and forgets the drain (it never acts on what it cannot account for), but reports what
-//! the drain left behind — workers paused `bbctl drain of <agent>`, its server in maint — in
-//! `GET /v1/master` `problems`; the operator undoes them and nothing is lost.
+//! Fault 13: the agent's state DB is corrupted, then deleted, in the middle of a drain. On a
+//! corrupt file the agent refuses to start (exit 2, one line naming the file) and changes nothing:
+//! the master and its running build go on. Once the operator removes the file, the agent starts
+//! with a fresh DB and forgets the drain (it never acts on what it cannot account for), but
+//! reports what the drain left behind — workers paused `bbctl drain of <agent>`, its server in
+//! maint — in `GET /v1/master` `problems`; the operator undoes them and nothing is lost.
 
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bbctl_api::MasterInfo;
@@ -34,6 +37,7 @@ pub fn state_db_deleted_mid_drain(fleet: &Fleet, i: usize) {
                 .to_owned()
         })
         .expect("state_dir in the agent config");
+    refuses_a_corrupt_state_db(fleet, i, &state_dir);
     for ext in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{state_dir}/agent.sqlite3{ext}"));
     }
@@ -86,4 +90,38 @@ pub fn state_db_deleted_mid_drain(fleet: &Fleet, i: usize) {
     .unwrap();
     assert!(paused_workers(&bb).is_empty());
     std::mem::forget(restarted);
+}
+
+/// The state DB overwritten with garbage (the agent stopped): the agent exits 2 with one line
+/// naming the DB, and neither the master nor the load balancer nor the workers change.
+fn refuses_a_corrupt_state_db(fleet: &Fleet, i: usize, state_dir: &str) {
+    let db = format!("{state_dir}/agent.sqlite3");
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{db}{ext}"));
+    }
+    let garbage: Vec<u8> = (0..64 * 1024u32).map(|n| (n * 7 + 13) as u8).collect();
+    std::fs::write(&db, garbage).unwrap();
+    let master_pid = fleet.status().unwrap().masters[i].master_pid;
+    let out = Command::new(&fleet.info.agent_bin)
+        .arg("--config")
+        .arg(&fleet.info.masters[i].agent_config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("fault 13: the agent on a corrupt DB: {stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].contains("corrupt"), "{stderr}");
+    assert!(
+        lines[0].contains("agent.sqlite3"),
+        "names the file: {stderr}"
+    );
+    assert_eq!(
+        fleet.status().unwrap().masters[i].master_pid,
+        master_pid,
+        "the master is left alone"
+    );
+    assert_eq!(lb_server(fleet, i), "MAINT", "routing untouched");
 }

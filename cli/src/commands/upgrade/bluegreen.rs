@@ -27,7 +27,9 @@ impl Runner<'_> {
         let client = self.client(master)?;
         let info = client.master().await.map_err(StepFail::api)?;
         let sha = &j.config_sha256;
-        let on_new = info.config.as_ref().is_some_and(|c| &c.sha256 == sha);
+        // On the new configuration *and* the new Buildbot (a code-only upgrade keeps the sha).
+        let on_new = info.config.as_ref().is_some_and(|c| &c.sha256 == sha)
+            && (j.buildbot.is_none() || info.buildbot_executable == j.buildbot);
         let request = OperationRequest {
             reason: Some(format!("upgrade {}: {}", j.id, j.reason)),
         };
@@ -49,7 +51,10 @@ impl Runner<'_> {
         loop {
             match client.readyz().await {
                 Ok((true, _)) => {
-                    let routing = route_here(&client).await.map_err(StepFail::Gate)?;
+                    let routing = match client.routing_resume().await {
+                        Err(err) if err.is_unreachable() => return Err(StepFail::api(err)),
+                        answer => routing_outcome(&client, answer).map_err(StepFail::Gate)?,
+                    };
                     return Ok(format!(
                         "{master} is running {} and ready; {routing}",
                         j.config_label
@@ -61,6 +66,8 @@ impl Runner<'_> {
                         health.reasons,
                     )));
                 }
+                // The agent, not the master, is gone: pause (super::pause), not roll back.
+                Err(err) if err.is_unreachable() => return Err(StepFail::api(err)),
                 Err(err) if tokio::time::Instant::now() >= deadline => {
                     return Err(StepFail::Gate(Fail::from_api(err)));
                 }
@@ -156,7 +163,16 @@ impl Runner<'_> {
                 Err(err) => return Err(StepFail::api(err)),
             }
         }
-        let rows = crate::commands::drain_follow::follow(self.ctx, clients, rows).await;
+        let rows = crate::commands::drain_follow::follow(self.ctx, clients.clone(), rows).await;
+        // A drain that was left unfinished because its agent stopped answering: pause.
+        for (row, client) in rows.iter().zip(&clients) {
+            if !crate::commands::drain_follow::finished(row.status.phase)
+                && let Err(err) = client.drain_status().await
+                && err.is_unreachable()
+            {
+                return Err(StepFail::api(err));
+            }
+        }
         let mut failures = Vec::new();
         let mut deadline = Vec::new();
         for row in rows {
@@ -190,8 +206,16 @@ impl Runner<'_> {
 /// Puts a started master back in the load balancer's rotation: a drain leaves its slot out on
 /// purpose, so a slot that ran the old configuration (rolling) or was started again (rollback)
 /// would otherwise receive no worker. An agent without a load-balancer hook is left alone.
-pub(super) async fn route_here(client: &crate::client::AgentClient) -> Result<String, Fail> {
-    match client.routing_resume().await {
+pub(super) async fn route_here(client: &AgentClient) -> Result<String, Fail> {
+    routing_outcome(client, client.routing_resume().await)
+}
+
+/// What `POST /v1/routing/resume` answered, as a step message or a gate failure.
+fn routing_outcome(
+    client: &AgentClient,
+    answer: Result<serde_json::Value, ApiError>,
+) -> Result<String, Fail> {
+    match answer {
         Ok(v) => Ok(format!(
             "load balancer routes workers here ({})",
             v["routing"].as_str().unwrap_or("?")
@@ -210,7 +234,6 @@ pub(super) async fn route_here(client: &crate::client::AgentClient) -> Result<St
     }
 }
 
-/// A failed activate/start is a gate failure, with the agent's log lines.
 /// Starts `master` — or, when its agent is still busy with a start asked for before a resume (the
 /// `bbctl` that asked was killed mid-call), waits for that start to end instead of failing the
 /// gate: a 409 while the master comes up is not a failed start.
@@ -237,6 +260,7 @@ async fn start_or_join(
     }
 }
 
+/// A failed activate/start is a gate failure, with the agent's log lines.
 fn gate_result(
     master: &str,
     what: &str,
@@ -248,6 +272,8 @@ fn gate_result(
             format!("{master}: {what} failed: {}", r.message),
             r.log_lines,
         ))),
+        // The agent went away mid-call: pause and look again (the start may have gone on).
+        Err(err) if err.is_unreachable() => Err(StepFail::api(err)),
         Err(err) => {
             let lines = log_lines(&err);
             Err(StepFail::Gate(Fail::failed(

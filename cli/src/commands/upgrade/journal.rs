@@ -22,6 +22,11 @@ pub struct Journal {
     pub config_sha256: String,
     /// The bundle itself, so that a resume on another machine needs no local file.
     pub config_files: Vec<ConfigFile>,
+    /// The Buildbot executable the new masters run (as their agents resolved `--buildbot`, or
+    /// the old masters' one); `None`: each agent's `master.buildbot` (and journals from before
+    /// `--buildbot` existed).
+    #[serde(default)]
+    pub buildbot: Option<String>,
     pub options: Options,
     /// Masters running the old configuration when the upgrade started.
     pub old: Vec<String>,
@@ -31,6 +36,10 @@ pub struct Journal {
     pub batches: Vec<Vec<String>>,
     /// The configuration each slot had before (for rollback).
     pub previous_sha256: BTreeMap<String, String>,
+    /// Each slot's Buildbot executable before the upgrade, so a rollback restores the code too
+    /// (a code-only upgrade keeps the configuration's sha256).
+    #[serde(default)]
+    pub previous_buildbot: BTreeMap<String, String>,
     pub steps: Vec<Step>,
     pub phase: Phase,
     pub started_at: f64,
@@ -60,6 +69,13 @@ pub struct Options {
     /// `--wait-schedulers`: verify waits (bounded) for Buildbot's poll to move the schedulers.
     #[serde(default)]
     pub wait_schedulers: bool,
+    /// `--pause-timeout`: how long to wait for an agent that stopped answering mid-upgrade.
+    #[serde(default = "default_pause_secs")]
+    pub pause_secs: f64,
+}
+
+fn default_pause_secs() -> f64 {
+    super::pause::DEFAULT_PAUSE_SECS
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,17 +235,20 @@ mod tests {
             config_label: "v2".into(),
             config_sha256: "abc".into(),
             config_files: vec![],
+            buildbot: Some("/venv/bin/buildbot".into()),
             options: Options {
                 deadline_secs: None,
                 force_after_deadline: false,
                 min_serving: 1,
                 batch: 1,
                 wait_schedulers: false,
+                pause_secs: 60.0,
             },
             old: vec!["m1".into()],
             new: vec!["m2".into()],
             batches: vec![],
             previous_sha256: BTreeMap::new(),
+            previous_buildbot: BTreeMap::new(),
             steps: steps.into_iter().map(Step::pending).collect(),
             phase: Phase::Running,
             started_at: 1.0,
@@ -269,5 +288,13 @@ mod tests {
         let back: Journal = serde_json::from_value(value).unwrap();
         assert_eq!(back, j);
         assert!(!Phase::Running.is_final() && Phase::RolledBack.is_final());
+    }
+
+    #[test]
+    fn a_journal_from_before_buildbot_reads_as_the_agents_default() {
+        let mut value = serde_json::to_value(journal(vec![])).unwrap();
+        value.as_object_mut().unwrap().remove("buildbot");
+        let back: Journal = serde_json::from_value(value).unwrap();
+        assert_eq!(back.buildbot, None);
     }
 }

@@ -6,6 +6,7 @@
 
 mod bluegreen;
 mod journal;
+mod pause;
 mod plan;
 mod preflight;
 mod rollback;
@@ -85,22 +86,37 @@ impl Fail {
     }
 }
 
-/// How a step failed: a gate (→ rollback), a drain deadline (→ exit 4), anything else (→ the
-/// upgrade stops, resumable).
+/// How a step failed: a gate (→ rollback), a drain deadline (→ exit 4), an agent that does not
+/// answer (→ pause, then retry: [`pause`]), anything else (→ the upgrade stops, resumable).
 #[derive(Debug)]
 pub enum StepFail {
     Gate(Fail),
     Deadline(String),
+    Unreachable { agent: String, fail: Fail },
     Other(Fail),
 }
 
 impl StepFail {
     fn api(err: ApiError) -> StepFail {
-        StepFail::Other(Fail::from_api(err))
+        match pause::unreachable_agent(&err) {
+            Some(agent) => StepFail::Unreachable {
+                agent,
+                fail: Fail::from_api(err),
+            },
+            None => StepFail::Other(Fail::from_api(err)),
+        }
+    }
+    fn message(&self) -> &str {
+        match self {
+            StepFail::Gate(f) | StepFail::Other(f) | StepFail::Unreachable { fail: f, .. } => {
+                &f.message
+            }
+            StepFail::Deadline(m) => m,
+        }
     }
     fn into_fail(self) -> Fail {
         match self {
-            StepFail::Gate(f) | StepFail::Other(f) => f,
+            StepFail::Gate(f) | StepFail::Other(f) | StepFail::Unreachable { fail: f, .. } => f,
             StepFail::Deadline(m) => Fail {
                 exit: Exit::DeadlinePassed,
                 message: m,
@@ -178,9 +194,20 @@ async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail> {
             standby: t.standby,
             running: info.process.running,
             config_sha256: info.config.as_ref().map(|c| c.sha256.clone()),
+            buildbot: info.buildbot_executable.clone(),
         })
         .collect();
-    let plan0 = plan::plan(&facts, args.strategy, args.batch, args.min_serving, None);
+    let old_code: Vec<(&str, Option<&str>)> = facts
+        .iter()
+        .filter(|f| f.running)
+        .map(|f| (f.name.as_str(), f.buildbot.as_deref()))
+        .collect();
+    let code = preflight::target_code(args.buildbot.as_deref(), &old_code)?;
+    let target = plan::Target {
+        sha256: None,
+        buildbot: code.as_deref(),
+    };
+    let plan0 = plan::plan(&facts, args.strategy, args.batch, args.min_serving, target);
     status::show_plan(&emitter, &plan0, &label);
     if args.dry_run {
         let exit = if plan0.feasible() {
@@ -228,6 +255,7 @@ async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail> {
         &facts,
         &emitter,
         (&id, &label, &files, &reason, &by),
+        &plan0,
     )
     .await;
     let (journal, store) = match result {
@@ -264,6 +292,7 @@ async fn preflight_and_journal(
     facts: &[plan::SlotFacts],
     emitter: &Emitter,
     (id, label, files, reason, by): Bundle<'_>,
+    plan0: &plan::Plan,
 ) -> Result<(Journal, Store), Fail> {
     emitter.emit(
         "preflight",
@@ -271,31 +300,57 @@ async fn preflight_and_journal(
         "staging the new configuration and running checkconfig on every agent",
         serde_json::Value::Null,
     );
-    let clients: Vec<AgentClient> = slots.iter().map(|(_, c, _)| c.clone()).collect();
-    let sha = preflight::stage_and_check(&clients, label, files, reason).await?;
-    let plan = plan::plan(
-        facts,
-        args.strategy,
-        args.batch,
-        args.min_serving,
-        Some(&sha),
-    );
+    // The new slots stage it with the Buildbot they will run; the others with their own.
+    let clients: Vec<(AgentClient, Option<String>)> = slots
+        .iter()
+        .map(|(t, c, info)| {
+            let code = if plan0.new.contains(&t.name) {
+                plan0.buildbot.clone()
+            } else {
+                info.buildbot_executable.clone()
+            };
+            (c.clone(), code)
+        })
+        .collect();
+    let staged = preflight::stage_and_check(&clients, label, files, reason).await?;
+    let sha = staged.sha256.clone();
+    // The executable the new masters run, as their agents resolved it.
+    let buildbot = plan0
+        .new
+        .iter()
+        .find_map(|m| staged.versions.get(m)?.buildbot.clone());
+    let target = plan::Target {
+        sha256: Some(&sha),
+        buildbot: buildbot.as_deref(),
+    };
+    let plan = plan::plan(facts, args.strategy, args.batch, args.min_serving, target);
     if !plan.feasible() {
         return Err(Fail::refused(
             "refusing to upgrade: the plan is not feasible",
             plan.problems,
         ));
     }
-    let version = |name: &String| {
-        slots
-            .iter()
-            .find(|(t, _, _)| &t.name == name)
-            .and_then(|(_, _, i)| i.buildbot_version.as_deref())
-    };
-    let old: Vec<(&str, Option<&str>)> =
-        plan.old.iter().map(|m| (m.as_str(), version(m))).collect();
-    let new: Vec<(&str, Option<&str>)> =
-        plan.new.iter().map(|m| (m.as_str(), version(m))).collect();
+    let old: Vec<preflight::Code<'_>> = slots
+        .iter()
+        .filter(|(t, _, _)| plan.old.contains(&t.name))
+        .map(|(t, _, i)| preflight::Code {
+            name: &t.name,
+            version: i.buildbot_version.as_deref(),
+            db_head: i.buildbot_db_head.as_deref(),
+        })
+        .collect();
+    let new: Vec<preflight::Code<'_>> = plan
+        .new
+        .iter()
+        .filter_map(|m| {
+            let v = staged.versions.get(m)?;
+            Some(preflight::Code {
+                name: m,
+                version: v.buildbot_version.as_deref(),
+                db_head: v.buildbot_db_head.as_deref(),
+            })
+        })
+        .collect();
     let schema = preflight::schema_check(&old, &new);
     if !schema.is_empty() {
         return Err(Fail::refused(
@@ -321,17 +376,23 @@ async fn preflight_and_journal(
         config_label: label.to_string(),
         config_sha256: sha,
         config_files: files.to_vec(),
+        buildbot,
         options: Options {
             deadline_secs: args.deadline.map(|d| d.as_secs_f64()),
             force_after_deadline: args.force_after_deadline,
             min_serving: args.min_serving,
             batch: args.batch,
             wait_schedulers: args.wait_schedulers,
+            pause_secs: args.pause_timeout.as_secs_f64(),
         },
         old: plan.old.clone(),
         new: plan.new.clone(),
         batches: plan.batches.clone(),
         previous_sha256: previous,
+        previous_buildbot: facts
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), f.buildbot.clone()?)))
+            .collect(),
         steps: plan.steps().into_iter().map(Step::pending).collect(),
         phase: Phase::Running,
         started_at: now_secs(),
@@ -408,9 +469,14 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
         Err(StepFail::Deadline(message)) => {
             (Phase::DeadlinePassed, Exit::DeadlinePassed, message, vec![])
         }
-        Err(StepFail::Other(fail)) => (
+        // An agent that stayed away past the pause: exit 3 (unreachable), resumable.
+        Err(StepFail::Other(fail)) | Err(StepFail::Unreachable { fail, .. }) => (
             Phase::Failed,
-            fail.exit.worst(Exit::Failed),
+            if fail.exit == Exit::Partial {
+                Exit::Partial
+            } else {
+                fail.exit.worst(Exit::Failed)
+            },
             fail.message,
             fail.lines,
         ),
@@ -457,10 +523,11 @@ async fn run_steps(
     j: &mut Journal,
     store: &mut Store,
 ) -> Result<(), StepFail> {
+    let mut budget = pause::PauseBudget::default();
     while let Some(i) = j.next_step() {
         let label = j.steps[i].kind.label();
         j.mark(i, StepState::Running, None);
-        store.save(j).await.map_err(StepFail::api)?;
+        runner.save(store, j, &label, &mut budget).await?;
         runner.emitter.emit(
             "step_started",
             Some(&label),
@@ -481,29 +548,65 @@ async fn run_steps(
             StepKind::WaitDrained { masters } => runner.wait_drained(j, masters).await,
             StepKind::Verify => runner.verify(j).await,
         };
-        match result {
+        let fail = match result {
             Ok(message) => {
+                budget.reset();
                 runner
                     .emitter
                     .emit("step_done", Some(&label), &message, serde_json::Value::Null);
                 j.mark(i, StepState::Done, Some(message));
-                store.save(j).await.map_err(StepFail::api)?;
+                runner.save(store, j, &label, &mut budget).await?;
+                continue;
             }
-            Err(fail) => {
-                let text = match &fail {
-                    StepFail::Gate(f) | StepFail::Other(f) => f.message.clone(),
-                    StepFail::Deadline(m) => m.clone(),
-                };
-                runner
-                    .emitter
-                    .emit("step_failed", Some(&label), &text, serde_json::Value::Null);
-                j.mark(i, StepState::Failed, Some(text));
-                store.save(j).await.map_err(StepFail::api)?;
-                return Err(fail);
+            Err(StepFail::Unreachable { agent, fail }) => {
+                let until = budget.until(j.options.pause_secs);
+                match runner
+                    .wait_for_agent(&j.id, &label, &agent, &fail.message, until)
+                    .await
+                {
+                    // The step is still `running` in the journal: the loop retries it.
+                    Ok(_) => continue,
+                    Err(timeout) => StepFail::Other(timeout),
+                }
             }
-        }
+            Err(fail) => fail,
+        };
+        let text = fail.message().to_string();
+        runner
+            .emitter
+            .emit("step_failed", Some(&label), &text, serde_json::Value::Null);
+        j.mark(i, StepState::Failed, Some(text));
+        // A failed step is recorded if the coordinator answers; the failure is what counts.
+        let _ = store.save(j).await;
+        return Err(fail);
     }
     Ok(())
+}
+
+impl Runner<'_> {
+    /// Writes the journal; while the coordinator does not answer, pauses like a step does.
+    async fn save(
+        &self,
+        store: &mut Store,
+        j: &Journal,
+        label: &str,
+        budget: &mut pause::PauseBudget,
+    ) -> Result<(), StepFail> {
+        loop {
+            let err = match store.save(j).await {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            let Some(agent) = pause::unreachable_agent(&err) else {
+                return Err(StepFail::api(err));
+            };
+            let cause = format!("could not save the journal: {err}");
+            let until = budget.until(j.options.pause_secs);
+            self.wait_for_agent(&j.id, label, &agent, &cause, until)
+                .await
+                .map_err(StepFail::Other)?;
+        }
+    }
 }
 
 /// Renews the fleet lease every third of its TTL until aborted.

@@ -16,6 +16,8 @@ pub struct SlotFacts {
     /// Its master process runs.
     pub running: bool,
     pub config_sha256: Option<String>,
+    /// The Buildbot executable it runs (or would run at its next start), when the agent says.
+    pub buildbot: Option<String>,
 }
 
 /// The plan (`upgrade --dry-run -o json` prints it).
@@ -27,6 +29,9 @@ pub struct Plan {
     pub batches: Vec<Vec<String>>,
     /// The fewest masters accepting builds at any moment of the upgrade.
     pub min_serving_during: usize,
+    /// The Buildbot the new masters run (`--buildbot`, else the old masters'); `None` when the
+    /// agents do not say (each uses its `master.buildbot`).
+    pub buildbot: Option<String>,
     /// Why the plan cannot run (empty when feasible).
     pub problems: Vec<String>,
 }
@@ -74,15 +79,23 @@ impl Plan {
     }
 }
 
-/// Plans the upgrade of `slots` (inventory order) to the configuration `new_sha256` (unknown
-/// before staging: `--dry-run` stages nothing).
+/// What the new masters run: the configuration (its sha256 is unknown before staging:
+/// `--dry-run` stages nothing) and the Buildbot executable.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    pub sha256: Option<&'a str>,
+    pub buildbot: Option<&'a str>,
+}
+
+/// Plans the upgrade of `slots` (inventory order) to `target`.
 pub fn plan(
     slots: &[SlotFacts],
     strategy: Option<Strategy>,
     batch: usize,
     min_serving: usize,
-    new_sha256: Option<&str>,
+    target: Target<'_>,
 ) -> Plan {
+    let new_sha256 = target.sha256;
     let mut problems = Vec::new();
     let old: Vec<String> = slots
         .iter()
@@ -97,10 +110,10 @@ pub fn plan(
     if old.is_empty() {
         problems.push("no master is running: nothing to upgrade (use `bbctl start`)".into());
     } else if new_sha256.is_some()
-        && slots
-            .iter()
-            .filter(|s| s.running)
-            .all(|s| s.config_sha256.as_deref() == new_sha256)
+        && slots.iter().filter(|s| s.running).all(|s| {
+            s.config_sha256.as_deref() == new_sha256
+                && (target.buildbot.is_none() || s.buildbot.as_deref() == target.buildbot)
+        })
     {
         problems.push("every running master already runs the new configuration".into());
     }
@@ -142,6 +155,7 @@ pub fn plan(
         new,
         batches,
         min_serving_during,
+        buildbot: target.buildbot.map(str::to_owned),
         problems,
     }
 }
@@ -157,13 +171,36 @@ mod tests {
                 standby: i > running,
                 running: i <= running,
                 config_sha256: (i <= running).then(|| "old".to_string()),
+                buildbot: Some("/a/bin/buildbot".into()),
             })
             .collect()
     }
 
+    fn new() -> Target<'static> {
+        at("new")
+    }
+
+    fn at(sha256: &str) -> Target<'_> {
+        Target {
+            sha256: Some(sha256),
+            buildbot: Some("/a/bin/buildbot"),
+        }
+    }
+
+    #[test]
+    fn new_code_with_the_same_configuration_is_an_upgrade_too() {
+        let code_only = Target {
+            sha256: Some("old"),
+            buildbot: Some("/b/bin/buildbot"),
+        };
+        let p = plan(&slots(2, 2), None, 1, 1, code_only);
+        assert!(p.feasible(), "{:?}", p.problems);
+        assert_eq!(p.buildbot.as_deref(), Some("/b/bin/buildbot"));
+    }
+
     #[test]
     fn blue_green_is_the_default_with_idle_slots_and_pairs_old_with_new() {
-        let p = plan(&slots(3, 3), None, 1, 1, Some("new"));
+        let p = plan(&slots(3, 3), None, 1, 1, new());
         assert_eq!(p.strategy, StrategyName::BlueGreen);
         assert_eq!(p.old, ["master-1", "master-2", "master-3"]);
         assert_eq!(p.new, ["master-4", "master-5", "master-6"]);
@@ -185,13 +222,13 @@ mod tests {
 
     #[test]
     fn rolling_without_standby_batches_and_keeps_the_floor() {
-        let p = plan(&slots(3, 0), None, 1, 2, Some("new"));
+        let p = plan(&slots(3, 0), None, 1, 2, new());
         assert_eq!(p.strategy, StrategyName::Rolling);
         assert_eq!(p.batches.len(), 3);
         assert_eq!(p.min_serving_during, 2);
         assert!(p.feasible());
         assert_eq!(p.steps()[1..4].len(), 3);
-        let too_big = plan(&slots(3, 0), Some(Strategy::Rolling), 2, 2, Some("new"));
+        let too_big = plan(&slots(3, 0), Some(Strategy::Rolling), 2, 2, new());
         assert!(!too_big.feasible());
         assert!(
             too_big.problems[0].contains("--min-serving 2"),
@@ -202,11 +239,11 @@ mod tests {
 
     #[test]
     fn refuses_blue_green_without_idle_slots_and_a_done_upgrade() {
-        let p = plan(&slots(2, 0), Some(Strategy::BlueGreen), 1, 1, Some("new"));
+        let p = plan(&slots(2, 0), Some(Strategy::BlueGreen), 1, 1, new());
         assert!(p.problems.iter().any(|m| m.contains("--strategy rolling")));
-        let done = plan(&slots(2, 1), None, 1, 1, Some("old"));
+        let done = plan(&slots(2, 1), None, 1, 1, at("old"));
         assert!(done.problems.iter().any(|m| m.contains("already runs")));
-        let none = plan(&slots(0, 2), None, 1, 1, Some("new"));
+        let none = plan(&slots(0, 2), None, 1, 1, new());
         assert!(
             none.problems
                 .iter()

@@ -3,7 +3,9 @@
 //! then the new masters of a blue-green upgrade leave without losing work: the one that failed
 //! its gate is stopped, the others are drained (their workers go back to the old masters).
 
-use bbctl_api::{DrainPhase, DrainRequest, OperationRequest, StopMode, StopRequest};
+use bbctl_api::{
+    DrainPhase, DrainRequest, OperationRequest, StageConfigRequest, StopMode, StopRequest,
+};
 
 use super::journal::Journal;
 use super::{Fail, Runner};
@@ -100,7 +102,10 @@ impl Runner<'_> {
             return Ok(Some(format!("{m}: drain cancelled, back in service")));
         }
         let previous = j.previous_sha256.get(m);
-        let on_previous = info.config.as_ref().map(|c| &c.sha256) == previous;
+        let previous_code = j.previous_buildbot.get(m);
+        let on_previous_code =
+            previous_code.is_none() || info.buildbot_executable.as_ref() == previous_code;
+        let on_previous = info.config.as_ref().map(|c| &c.sha256) == previous && on_previous_code;
         if info.process.running && (on_previous || !failed) {
             return Ok(None);
         }
@@ -114,6 +119,19 @@ impl Runner<'_> {
         if let Some(sha) = previous
             && !on_previous
         {
+            // A code-only upgrade keeps the sha256, and staging it gave that version the new
+            // code: stage it again with the code the master ran before.
+            if sha == &j.config_sha256
+                && let Some(code) = previous_code
+            {
+                let stage = StageConfigRequest {
+                    label: j.config_label.clone(),
+                    files: j.config_files.clone(),
+                    reason: request.reason.clone(),
+                    buildbot: Some(code.clone()),
+                };
+                client.stage_config(&stage).await.map_err(Fail::from_api)?;
+            }
             client
                 .activate(sha, request)
                 .await
@@ -123,7 +141,7 @@ impl Runner<'_> {
         slow.start(request).await.map_err(Fail::from_api)?;
         let routing = super::bluegreen::route_here(&client).await?;
         Ok(Some(format!(
-            "{m}: started again on its previous configuration; {routing}"
+            "{m}: started again on its previous configuration and Buildbot; {routing}"
         )))
     }
 }

@@ -52,6 +52,12 @@ pub fn show_plan(emitter: &Emitter, plan: &Plan, label: &str) {
         label,
         plan.min_serving_during
     );
+    text.push_str(&format!(
+        "New masters run buildbot: {}\n",
+        plan.buildbot
+            .as_deref()
+            .unwrap_or("each agent's master.buildbot")
+    ));
     text.push_str(&table(
         &["MASTER", "ROLE", "ACTIONS", "BATCH", "NEW CONFIG ON"],
         &rows,

@@ -1,0 +1,166 @@
+//! Fault 4: an agent that stops answering in the middle of an upgrade pauses the upgrade instead
+//! of failing it. The runner says which agent and why, asks it every [`PROBE_INTERVAL`] whether
+//! it answers again, and then retries the step that met it — every step looks before it acts, so
+//! a retry does no harm (the same property `upgrade resume` relies on). The wait is bounded by
+//! `--pause-timeout` per step; after it the upgrade stops, still resumable, with exit code 3.
+
+use std::time::{Duration, Instant};
+
+use super::{Fail, Runner};
+use crate::client::ApiError;
+use crate::exit::Exit;
+
+/// `--pause-timeout`'s default: long enough for an agent (or its host) to be restarted.
+pub const DEFAULT_PAUSE_SECS: f64 = 900.0;
+
+/// How often a missing agent is asked whether it answers again.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The agent an error says could not be reached (refused, reset, timed out), if that is what it
+/// says; an agent that answered with an error is not unreachable.
+pub fn unreachable_agent(err: &ApiError) -> Option<String> {
+    match err {
+        ApiError::Unreachable { agent, .. } | ApiError::Timeout { agent, .. } => {
+            Some(agent.clone())
+        }
+        _ => None,
+    }
+}
+
+/// One pause's bound: the first unreachable failure of a step starts it; the step's success ends
+/// it. Later failures of the same step share the budget, so an agent that comes back and goes
+/// away again cannot stretch the pause forever.
+#[derive(Debug, Default)]
+pub struct PauseBudget {
+    since: Option<Instant>,
+}
+
+impl PauseBudget {
+    /// The instant the current pause must end by (starting one now if none is running).
+    pub fn until(&mut self, secs: f64) -> Instant {
+        *self.since.get_or_insert_with(Instant::now) + Duration::from_secs_f64(secs.max(0.0))
+    }
+
+    pub fn reset(&mut self) {
+        self.since = None;
+    }
+}
+
+impl Runner<'_> {
+    /// Announces the pause, then waits until `agent` answers (`GET /v1/version`: any answer,
+    /// even an error status, means it is back) or `until` passes. Returns how long it waited, or
+    /// the failure that stops the upgrade.
+    pub(super) async fn wait_for_agent(
+        &self,
+        upgrade: &str,
+        step: &str,
+        agent: &str,
+        cause: &str,
+        until: Instant,
+    ) -> Result<Duration, Fail> {
+        let client = self.client(agent).map_err(|f| f.into_fail())?;
+        let left = until.saturating_duration_since(Instant::now());
+        self.emitter.emit(
+            "paused",
+            Some(step),
+            &format!(
+                "upgrade paused: {cause}; waiting up to {} for {agent}'s agent to answer again \
+                 (checking every {}s; Ctrl-C leaves the upgrade resumable with \
+                 `bbctl upgrade resume {upgrade}`)",
+                humantime(left),
+                PROBE_INTERVAL.as_secs()
+            ),
+            serde_json::json!({"agent": agent, "cause": cause, "wait_secs": left.as_secs_f64()}),
+        );
+        let started = Instant::now();
+        loop {
+            match client.version().await {
+                Err(err) if unreachable_agent(&err).is_some() => {}
+                _ => {
+                    let waited = started.elapsed();
+                    self.emitter.emit(
+                        "unpaused",
+                        Some(step),
+                        &format!(
+                            "{agent}'s agent answers again after {}; retrying the step",
+                            humantime(waited)
+                        ),
+                        serde_json::json!({"agent": agent, "waited_secs": waited.as_secs_f64()}),
+                    );
+                    return Ok(waited);
+                }
+            }
+            if Instant::now() >= until {
+                return Err(Fail {
+                    exit: Exit::Partial,
+                    message: format!(
+                        "{agent}'s agent did not answer again within the pause timeout ({cause})"
+                    ),
+                    lines: vec![],
+                });
+            }
+            tokio::time::sleep(PROBE_INTERVAL.min(until.saturating_duration_since(Instant::now())))
+                .await;
+        }
+    }
+}
+
+/// `95s` → `1m35s`, for messages.
+fn humantime(d: Duration) -> String {
+    let secs = d.as_secs_f64().round() as u64;
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transport_failures_are_unreachable() {
+        let refused = ApiError::Unreachable {
+            agent: "m2".into(),
+            detail: "connection refused".into(),
+        };
+        assert_eq!(unreachable_agent(&refused).as_deref(), Some("m2"));
+        let timeout = ApiError::Timeout {
+            agent: "m3".into(),
+            secs: 5.0,
+        };
+        assert_eq!(unreachable_agent(&timeout).as_deref(), Some("m3"));
+        let answered = ApiError::Agent {
+            agent: "m2".into(),
+            status: 503,
+            code: None,
+            message: "busy".into(),
+            details: None,
+        };
+        assert_eq!(unreachable_agent(&answered), None);
+    }
+
+    #[test]
+    fn the_budget_starts_once_and_resets() {
+        let mut budget = PauseBudget::default();
+        let first = budget.until(60.0);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            budget.until(60.0),
+            first,
+            "a second failure shares the pause"
+        );
+        budget.reset();
+        assert!(budget.until(60.0) > first, "a new pause starts afresh");
+    }
+
+    #[test]
+    fn durations_read_like_an_operator_writes_them() {
+        assert_eq!(humantime(Duration::from_secs(42)), "42s");
+        assert_eq!(humantime(Duration::from_secs(900)), "15m");
+        assert_eq!(humantime(Duration::from_secs(95)), "1m35s");
+        assert_eq!(humantime(Duration::from_secs(3720)), "1h2m");
+    }
+}
