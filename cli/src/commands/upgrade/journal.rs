@@ -214,6 +214,28 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Writes the journal again after a write whose answer was lost (the agent went away
+    /// mid-request): if that write had landed — the stored journal is this one, one version on —
+    /// it is adopted instead of being refused as someone else's.
+    pub async fn save_again(&mut self, journal: &Journal) -> Result<(), ApiError> {
+        match self.save(journal).await {
+            Err(err @ ApiError::Agent { status: 409, .. }) => {
+                let record = self.client.upgrade_get(&journal.id).await?;
+                if record.version == self.version + 1
+                    && decode(&self.client, &record).is_ok_and(|stored| &stored == journal)
+                {
+                    self.version = record.version;
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 /// The journal inside a stored record.
 pub fn decode(client: &AgentClient, record: &UpgradeRecord) -> Result<Journal, ApiError> {
     serde_json::from_value(record.doc.clone()).map_err(|err| ApiError::Protocol {
@@ -296,5 +318,72 @@ mod tests {
         value.as_object_mut().unwrap().remove("buildbot");
         let back: Journal = serde_json::from_value(value).unwrap();
         assert_eq!(back.buildbot, None);
+    }
+
+    /// An agent whose journal write landed but whose answer was lost: every PUT is refused
+    /// (409, the version moved on) and GET returns `stored`.
+    async fn agent_holding(stored: UpgradeRecord) -> AgentClient {
+        use axum::routing::get;
+        let record = std::sync::Arc::new(stored);
+        let app = axum::Router::new().route(
+            "/v1/upgrades/{id}",
+            get({
+                let record = record.clone();
+                move || async move { axum::Json((*record).clone()) }
+            })
+            .put(|| async {
+                let body = bbctl_api::ErrorEnvelope {
+                    error: bbctl_api::ErrorBody {
+                        code: bbctl_api::ErrorCode::Conflict,
+                        message: "journal version mismatch".into(),
+                        details: None,
+                    },
+                };
+                (axum::http::StatusCode::CONFLICT, axum::Json(body))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        AgentClient::new(
+            reqwest::Client::new(),
+            "m1".into(),
+            url.parse().unwrap(),
+            crate::secret::Secret::new("t"),
+            std::time::Duration::from_secs(5),
+        )
+    }
+
+    fn record(version: i64, j: &Journal) -> UpgradeRecord {
+        UpgradeRecord {
+            id: j.id.clone(),
+            version,
+            created_at: 1.0,
+            updated_at: 2.0,
+            doc: serde_json::to_value(j).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_landed_before_its_answer_was_lost_is_adopted() {
+        let j = journal(vec![StepKind::Verify]);
+        let client = agent_holding(record(8, &j)).await;
+        let mut store = Store { client, version: 7 };
+        store.save_again(&j).await.unwrap();
+        assert_eq!(store.version, 8);
+    }
+
+    #[tokio::test]
+    async fn someone_elses_write_is_still_refused() {
+        let j = journal(vec![StepKind::Verify]);
+        let mut theirs = j.clone();
+        theirs.phase = Phase::RolledBack;
+        for (version, stored) in [(8, &theirs), (9, &j)] {
+            let client = agent_holding(record(version, stored)).await;
+            let mut store = Store { client, version: 7 };
+            let err = store.save_again(&j).await.unwrap_err();
+            assert!(matches!(err, ApiError::Agent { status: 409, .. }), "{err}");
+            assert_eq!(store.version, 7);
+        }
     }
 }
