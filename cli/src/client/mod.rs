@@ -7,8 +7,8 @@ mod sse;
 use std::time::Duration;
 
 use bbctl_api::{
-    CheckConfigResult, ConfigVersion, DrainRequest, DrainStatus, Event, FleetView, Health, Lease,
-    LeaseRequest, MasterInfo, OperationRequest, OperationResult, PutUpgradeRequest,
+    ActivateRequest, CheckConfigResult, ConfigVersion, DrainRequest, DrainStatus, Event, FleetView,
+    Health, Lease, LeaseRequest, MasterInfo, OperationRequest, OperationResult, PutUpgradeRequest,
     StageConfigRequest, StopRequest, UpgradeRecord, VersionInfo,
 };
 use futures_util::Stream;
@@ -166,7 +166,7 @@ impl AgentClient {
     pub async fn activate(
         &self,
         sha256: &str,
-        req: &OperationRequest,
+        req: &ActivateRequest,
     ) -> Result<OperationResult, ApiError> {
         let path = format!("/v1/configs/{sha256}/activate");
         self.call(reqwest::Method::POST, &path, Some(req)).await

@@ -30,6 +30,20 @@ pub struct StageConfigRequest {
     pub buildbot: Option<String>,
 }
 
+/// `POST /v1/configs/{sha256}/activate` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The Buildbot the master runs from this activation on (a venv directory or an executable,
+    /// absolute, validated like [`StageConfigRequest::buildbot`]). Absent: the one the version
+    /// was last staged with. The upgrade always names it, so what a later stage of the same
+    /// files carried does not decide which code a rollback starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildbot: Option<String>,
+}
+
 /// A staged configuration version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigVersion {

@@ -54,17 +54,25 @@ fn sha_in_dir(dir: &Path, files: &[String]) -> Option<String> {
     Some(sha256_of(contents.iter().map(|(p, c)| (*p, c.as_slice()))))
 }
 
-/// `POST /v1/configs/{sha256}/activate`. Does not restart or reconfig the master. The version's
-/// Buildbot executable becomes the master's; switching it while the master runs is refused (409).
+/// `POST /v1/configs/{sha256}/activate`. Does not restart or reconfig the master. `buildbot`
+/// (validated: 422), else the version's Buildbot executable, becomes the master's; switching it
+/// while the master runs is refused (409).
 pub async fn activate(
     state: &AppState,
     sha256: &str,
+    buildbot: Option<&str>,
     who: Requester,
 ) -> AppResult<OperationResult> {
     let row = store::get_row(state, sha256).await?;
     let bundle = store::load_bundle(state, &row)?;
+    let named = match buildbot {
+        Some(spec) => Some(code::resolve(state, spec).await?),
+        None => None,
+    };
     let guard = operation::lock(state)?;
-    let wanted = code::of_version(state, &row);
+    let wanted = named
+        .clone()
+        .unwrap_or_else(|| code::of_version(state, &row));
     code::check_switch(
         process::running_pid(&state.config().master.basedir),
         &code::active_executable(state).await?,
@@ -104,7 +112,9 @@ pub async fn activate(
         let (sha, label) = (row.sha256.clone(), row.label.clone());
         let prev_sha = previous.as_ref().map(|p| p.sha256.clone());
         let backup_dir = (!backed_up.is_empty()).then(|| backup.display().to_string());
-        let buildbot = row.buildbot.clone();
+        let buildbot = named
+            .map(|p| p.display().to_string())
+            .or_else(|| row.buildbot.clone());
         st.db()
             .run(move |c| {
                 configs::record_activation(

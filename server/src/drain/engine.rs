@@ -14,6 +14,7 @@ use bbctl_api::DrainPhase;
 use super::crash::{self, attached_here};
 use super::env::{DrainEnv, EnvError};
 use super::model::{Drain, DrainState, WorkerTrack};
+use super::pauses::{pause_all, unpause_all};
 use crate::buildbot::Worker;
 use crate::lb::{CloseOutcome, LbError, LoadBalancerHook};
 
@@ -32,7 +33,7 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn pause_reason(&self) -> String {
+    pub(super) fn pause_reason(&self) -> String {
         crate::topology::orphans::drain_pause_reason(self.agent)
     }
 }
@@ -161,16 +162,8 @@ async fn draining(
         .filter(|w| attached_here(w, mid, restarted))
         .collect();
     s.workers_attached = here.len() as i64;
-    let reason = ctx.pause_reason();
+    pause_all(s, ctx, &here, notes).await?;
     for w in &here {
-        if !w.paused && !s.paused_by_drain.contains_key(&w.name) {
-            ctx.env.set_paused(w.workerid, true, &reason).await?;
-            s.paused_by_drain.insert(w.name.clone(), w.workerid);
-            notes.push(format!(
-                "paused worker {} (no new build starts on it; a running one goes on)",
-                w.name
-            ));
-        }
         let track = s
             .workers
             .entry(w.name.clone())
@@ -190,6 +183,7 @@ async fn draining(
     }
 
     // Workers that left: unpause them, and watch them arrive on another master.
+    let reason = ctx.pause_reason();
     let DrainState {
         workers,
         paused_by_drain,
@@ -321,21 +315,6 @@ async fn close_session(
     track.closed_port = Some(att.attach.peer_port);
     track.close_tried_at = Some(now);
     Ok(true)
-}
-
-/// Unpauses every worker the drain paused.
-async fn unpause_all(
-    s: &mut DrainState,
-    ctx: &Ctx<'_>,
-    notes: &mut Vec<String>,
-) -> Result<(), EnvError> {
-    let reason = ctx.pause_reason();
-    for (name, wid) in s.paused_by_drain.clone() {
-        ctx.env.set_paused(wid, false, &reason).await?;
-        s.paused_by_drain.remove(&name);
-        notes.push(format!("unpaused worker {name}"));
-    }
-    Ok(())
 }
 
 async fn stopping(

@@ -25,6 +25,8 @@ struct World {
     /// The master died without a clean stop (its pid file is left behind).
     crashed: bool,
     calls: Vec<String>,
+    /// Workers whose pause the master refuses (its REST API fails).
+    pause_fails: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -124,6 +126,9 @@ impl DrainEnv for FakeEnv {
         _reason: &'a str,
     ) -> BoxFuture<'a, Result<(), EnvError>> {
         let mut w = self.world();
+        if paused && w.pause_fails.contains(&workerid) {
+            return Box::pin(async { Err(EnvError("REST: 503".into())) });
+        }
         let x = w
             .workers
             .iter_mut()
@@ -388,6 +393,29 @@ async fn a_stopped_master_fails_the_drain_naming_paused_workers() {
     assert_eq!(d.phase, DrainPhase::Failed);
     let msg = d.state.message.clone().unwrap();
     assert!(msg.contains("w1, w2"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_failed_pause_leaves_the_others_recorded_and_is_tried_again() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    env.world().pause_fails.push(2);
+    let mut d = drain(request(None, false));
+    let ctx = Ctx {
+        env: &env,
+        lb: &lb,
+        agent: "m2",
+    };
+    let mut notes = Vec::new();
+    let err = tick(&mut d, &ctx, 100.0, &mut notes).await.unwrap_err();
+    assert!(err.0.contains("503"), "{err:?}");
+    // w1's pause went through with w2's failing: it is recorded, so the drain undoes it.
+    assert_eq!(env.calls(), ["pause w1"]);
+    let recorded: Vec<&String> = d.state.paused_by_drain.keys().collect();
+    assert_eq!(recorded, ["w1"]);
+    env.world().pause_fails.clear();
+    step(&mut d, &env, &lb, 100.5).await;
+    assert_eq!(env.calls(), ["pause w1", "pause w2"]);
+    assert_eq!(d.state.paused_by_drain.len(), 2);
 }
 
 #[path = "crash_tests.rs"]

@@ -3,13 +3,15 @@
 //! the `drains` table, the agent itself.
 //!
 //! Code map: `model` (what is persisted), `engine` (the state machine, one tick at a time),
-//! `env` (Buildbot, twistd.log and the master process behind a trait), this module (the task,
-//! persistence, events, audit, and the API operations).
+//! `env` (Buildbot, twistd.log and the master process behind a trait), `pauses` (the workers it
+//! pauses and unpauses), this module (the task, persistence, events, audit, and the API
+//! operations).
 
 pub mod crash;
 pub mod engine;
 pub mod env;
 pub mod model;
+mod pauses;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

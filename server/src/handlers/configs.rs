@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use bbctl_api::{
-    CheckConfigResult, ConfigVersion, OperationRequest, OperationResult, StageConfigRequest,
+    ActivateRequest, CheckConfigResult, ConfigVersion, OperationResult, StageConfigRequest,
 };
 
 use super::{actor, requester};
@@ -47,9 +47,10 @@ pub async fn activate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(sha256): Path<String>,
-    OptionalJson(req): OptionalJson<OperationRequest>,
+    OptionalJson(req): OptionalJson<ActivateRequest>,
 ) -> AppResult<Json<OperationResult>> {
+    let who = requester(&headers, req.reason);
     Ok(Json(
-        active::activate(&state, &sha256, requester(&headers, req.reason)).await?,
+        active::activate(&state, &sha256, req.buildbot.as_deref(), who).await?,
     ))
 }

@@ -133,6 +133,22 @@ fn staged_code_is_validated_checked_with_and_never_switched_under_a_running_mast
             .contains("stop the master"),
         "{body}"
     );
+    // Naming code that does not exist: 422, nothing changes.
+    let (status, body) = agent
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/configs/{sha}/activate"),
+            Some(&json!({"buildbot": "/nonexistent/venv"})),
+        )
+        .unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/venv"),
+        "{body}"
+    );
     let after: MasterInfo = agent.get("/v1/master").unwrap();
     assert_eq!(after.buildbot_executable, before.buildbot_executable);
     assert_eq!(after.process.pid, before.process.pid);

@@ -1,16 +1,22 @@
 //! `bbctl upgrade --buildbot` (issue 6) on a real fleet (2 masters + 2 standby): a Buildbot that
-//! does not exist is refused in pre-flight with nothing touched; a blue-green upgrade to v2 with
-//! `--buildbot` naming a second install (a venv whose `bin/buildbot` wraps the fleet's 4.3.0)
-//! completes, the new masters run it and builds succeed; then a config-only upgrade back to v1
-//! *without* `--buildbot` keeps running that code on the other slots (they take the old
-//! masters' executable, not the one they last had).
+//! does not exist is refused in pre-flight with nothing touched; so is a real Buildbot 4.2.1
+//! (DB schema head 066, the fleet's 4.3.0 has 067), naming the safe path; a blue-green upgrade to
+//! v2 with `--buildbot` naming a second install (a venv whose `bin/buildbot` wraps the fleet's
+//! 4.3.0) completes, the new masters run it and builds succeed; then a config-only upgrade back
+//! to v1 *without* `--buildbot` keeps running that code on the other slots (they take the old
+//! masters' executable, not the one they last had); last, a rolling code-only upgrade onto a
+//! Buildbot that passes `--version` and `checkconfig` but cannot `start` (a module missing at
+//! runtime) is rolled back: the old masters run their previous executable and configuration
+//! again, no build lost, nothing left paused or out of the load balancer.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use bbctl_api::MasterInfo;
+use bbctl_api::{ConfigVersion, MasterInfo};
 use bbctl_e2e::agent_client::AgentClient;
-use bbctl_e2e::{Fleet, FleetOptions};
+use bbctl_e2e::{Fleet, FleetOptions, wait_until};
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -29,18 +35,69 @@ fn wrapper_venv(dir: &Path, real: &Path) -> PathBuf {
     dir.join("venv")
 }
 
+/// Like [`wrapper_venv`], but `start` fails the way a venv missing a module at runtime does;
+/// `--version` and `checkconfig` still run `real`.
+fn unstartable_venv(dir: &Path, real: &Path) -> PathBuf {
+    let bin = dir.join("venv/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let exe = bin.join("buildbot");
+    let script = format!(
+        "#!/bin/sh\necho \"$1\" >> '{}'\nif [ \"$1\" = start ]; then\n  \
+         echo \"ModuleNotFoundError: No module named 'missing_plugin'\" >&2\n  exit 1\nfi\n\
+         exec '{}' \"$@\"\n",
+        dir.join("calls").display(),
+        real.display()
+    );
+    std::fs::write(&exe, script).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.join("venv")
+}
+
+/// The Buildbot 4.2.1 venv `scripts/install-deps` prepares next to the fleet's 4.3.0 one.
+fn buildbot_421(fleet: &Fleet) -> PathBuf {
+    let venv = fleet.info.buildbot_venv.with_file_name("buildbot-4.2.1");
+    assert!(
+        venv.join("bin/buildbot").is_file(),
+        "{} is missing: run scripts/install-deps (it installs Buildbot 4.2.1 there)",
+        venv.display()
+    );
+    venv
+}
+
+fn agent(fleet: &Fleet, slot: usize) -> AgentClient {
+    AgentClient::new(&fleet.info.masters[slot].agent_url, &fleet.token().unwrap())
+}
+
 /// What each slot's agent says about its master, by name.
 fn infos(fleet: &Fleet) -> Vec<MasterInfo> {
-    let token = fleet.token().unwrap();
-    fleet
-        .info
-        .masters
+    (0..fleet.info.masters.len())
+        .map(|i| agent(fleet, i).get("/v1/master").unwrap())
+        .collect()
+}
+
+/// Nothing changed since `before` (`masters list` rows) and `code_before` (agent answers): state,
+/// configuration, executable, process.
+fn assert_untouched(fleet: &Fleet, before: &[Value], code_before: &[MasterInfo]) {
+    for (b, a) in before.iter().zip(&masters(fleet)) {
+        assert_eq!(
+            (&b["state"], &b["config_sha256"]),
+            (&a["state"], &a["config_sha256"]),
+            "touched: {a}"
+        );
+    }
+    for (b, a) in code_before.iter().zip(&infos(fleet)) {
+        assert_eq!(b.buildbot_executable, a.buildbot_executable);
+        assert_eq!(b.process.pid, a.process.pid);
+    }
+}
+
+fn paused_workers(fleet: &Fleet) -> Vec<String> {
+    any_live(fleet)
+        .list("workers", "workers")
+        .unwrap()
         .iter()
-        .map(|m| {
-            AgentClient::new(&m.agent_url, &token)
-                .get("/v1/master")
-                .unwrap()
-        })
+        .filter(|w| w["paused"].as_bool() == Some(true))
+        .map(|w| w["name"].to_string())
         .collect()
 }
 
@@ -83,17 +140,39 @@ fn upgrade_with_buildbot_runs_the_new_code_and_keeps_it_without_the_flag() {
         "{}",
         text(&out)
     );
-    for (b, a) in before.iter().zip(&masters(&fleet)) {
-        assert_eq!(
-            (&b["state"], &b["config_sha256"]),
-            (&a["state"], &a["config_sha256"]),
-            "touched: {a}"
-        );
+    assert_untouched(&fleet, &before, &code_before);
+
+    // A real Buildbot with another DB schema: refused (5) in pre-flight, naming the safe path.
+    let old_schema = buildbot_421(&fleet);
+    assert_eq!(code_before[0].buildbot_db_head.as_deref(), Some("067"));
+    let out = fleet.bbctl(&[
+        "upgrade",
+        "--new-config",
+        &v2,
+        "--buildbot",
+        old_schema.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "DB schema change",
+        "master-3 would run Buildbot 4.2.1 with DB schema 066 while the fleet's is 067",
+        "`buildbot upgrade-master`",
+    ] {
+        assert!(stderr.contains(want), "no {want:?}: {}", text(&out));
     }
-    for (b, a) in code_before.iter().zip(&infos(&fleet)) {
-        assert_eq!(b.buildbot_executable, a.buildbot_executable);
-        assert_eq!(b.process.pid, a.process.pid);
-    }
+    assert_untouched(&fleet, &before, &code_before);
+    // The agent found 4.2.1's head: the v2 it staged for it says so.
+    let exe_421 = old_schema.join("bin/buildbot").display().to_string();
+    let staged: Vec<ConfigVersion> = agent(&fleet, 2).get("/v1/configs").unwrap();
+    let v2_on_421 = staged
+        .iter()
+        .find(|v| v.buildbot.as_deref() == Some(exe_421.as_str()))
+        .unwrap_or_else(|| panic!("no version staged with {exe_421}: {staged:#?}"));
+    assert!(!v2_on_421.active);
+    assert_eq!(v2_on_421.buildbot_version.as_deref(), Some("4.2.1"));
+    assert_eq!(v2_on_421.buildbot_db_head.as_deref(), Some("066"));
 
     // Blue-green to v2 on a second install: the new masters run it, builds succeed.
     let dir = tempfile::tempdir().unwrap();
@@ -155,4 +234,127 @@ fn upgrade_with_buildbot_runs_the_new_code_and_keeps_it_without_the_flag() {
         "the config-only upgrade keeps the running code"
     );
     assert_success_once(&fleet, &[force_anywhere(&fleet, "sleep", 4)]);
+
+    // Rolling, code only (the same v1, new code) onto a Buildbot that cannot start: the first
+    // batch's master fails its gate, the rollback stages v1 again with its previous executable.
+    rolling_code_only_start_failure_rolls_back(&fleet, &real, &wrapper, &v1);
+}
+
+fn rolling_code_only_start_failure_rolls_back(fleet: &Fleet, real: &Path, wrapper: &str, v1: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = unstartable_venv(dir.path(), real);
+    let before: Vec<MasterInfo> = infos(fleet)
+        .into_iter()
+        .filter(|i| i.process.running)
+        .collect();
+    let names: Vec<&str> = before.iter().map(|i| i.agent_name.as_str()).collect();
+    assert_eq!(names, ["master-1", "master-2"]);
+    let mut requests = vec![
+        force_anywhere(fleet, "sleep", 10),
+        force_anywhere(fleet, "sleep", 14),
+    ];
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    let child = fleet
+        .bbctl_cmd(&[
+            "upgrade",
+            "--new-config",
+            v1,
+            "--buildbot",
+            broken.to_str().unwrap(),
+            "--strategy",
+            "rolling",
+            "--batch",
+            "1",
+            "--yes",
+            "--reason",
+            "e2e code-only rollback",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A build forced while the upgrade runs (it drains master-1, fails, rolls back).
+    let id = wait_until("the upgrade to run", Duration::from_secs(60), || {
+        Ok(journal(fleet, None)
+            .filter(|j| j["reason"] == "e2e code-only rollback" && j["phase"] == "running"))
+    })
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    requests.push(force_anywhere(fleet, "sleep", 6));
+    let out = child.wait_with_output().unwrap();
+    eprintln!("rolled back in {:?}:\n{}", started.elapsed(), text(&out));
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let said = text(&out);
+    for want in [
+        "rolled back",
+        "master-1: start failed",
+        "No module named 'missing_plugin'",
+        "master-1: started again on its previous configuration and Buildbot",
+    ] {
+        assert!(said.contains(want), "no {want:?}: {said}");
+    }
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    assert_eq!(
+        calls.lines().filter(|l| *l == "start").count(),
+        1,
+        "only master-1 tried the new code: {calls}"
+    );
+    let j = journal(fleet, Some(&id)).unwrap();
+    assert_eq!(j["phase"], "rolled_back", "{j:#}");
+    assert_eq!(j["previous_buildbot"]["master-1"], wrapper, "{j:#}");
+
+    // Every master that ran before runs again, with its previous executable and configuration.
+    let after: Vec<MasterInfo> = infos(fleet)
+        .into_iter()
+        .filter(|i| i.process.running)
+        .collect();
+    assert_eq!(after.len(), before.len(), "{after:#?}");
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a.agent_name, b.agent_name);
+        assert_eq!(a.buildbot_executable.as_deref(), Some(wrapper), "{a:#?}");
+        assert_eq!(
+            a.config.as_ref().map(|c| &c.sha256),
+            b.config.as_ref().map(|c| &c.sha256),
+            "{a:#?}"
+        );
+    }
+    assert_eq!(
+        after[1].process.pid, before[1].process.pid,
+        "master-2 untouched"
+    );
+    // The staged v1 carries the code that failed (the pre-flight staged it so); the rollback
+    // named the previous code when it activated v1 again, which is what the masters run above.
+    let sha = before[0].config.as_ref().unwrap().sha256.clone();
+    let v: ConfigVersion = agent(fleet, 0).get(&format!("/v1/configs/{sha}")).unwrap();
+    assert_ne!(v.buildbot.as_deref(), Some(wrapper), "{v:#?}");
+
+    // Nothing left paused or out of the load balancer; no build lost.
+    wait_until(
+        "the old masters back in the load balancer",
+        Duration::from_secs(30),
+        || {
+            let status = fleet.status()?;
+            let servers: Vec<_> = status.masters[..2]
+                .iter()
+                .map(|m| m.lb_server.clone().unwrap_or_default())
+                .collect();
+            Ok(servers.iter().all(|s| s == "UP").then_some(()))
+        },
+    )
+    .unwrap();
+    assert!(
+        paused_workers(fleet).is_empty(),
+        "{:?}",
+        paused_workers(fleet)
+    );
+    requests.push(force_anywhere(fleet, "sleep", 4));
+    assert_success_once(fleet, &requests);
+    let rest = any_live(fleet);
+    wait_until("every worker attached", Duration::from_secs(30), || {
+        Ok(worker_masters(&rest))
+    })
+    .unwrap();
 }

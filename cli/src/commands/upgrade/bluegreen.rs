@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use bbctl_api::{DrainPhase, DrainRequest, MasterState, OperationRequest};
+use bbctl_api::{ActivateRequest, DrainPhase, DrainRequest, MasterState, OperationRequest};
 
 use super::journal::Journal;
 use super::{Fail, Runner, StepFail};
@@ -42,7 +42,11 @@ impl Runner<'_> {
             }
         } else {
             if !on_new {
-                let result = client.activate(sha, &request).await;
+                let activate = ActivateRequest {
+                    reason: request.reason.clone(),
+                    buildbot: j.buildbot.clone(),
+                };
+                let result = client.activate(sha, &activate).await;
                 gate_result(master, "activate", result)?;
             }
             start_or_join(&client, master, &request).await?;

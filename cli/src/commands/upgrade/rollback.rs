@@ -2,9 +2,12 @@
 //! full service — drains cancelled, stopped ones started again on their previous configuration —
 //! then the new masters of a blue-green upgrade leave without losing work: the one that failed
 //! its gate is stopped, the others are drained (their workers go back to the old masters).
+//! The previous configuration is activated with the previous code named explicitly
+//! (`previous_buildbot`): after a *code-only* upgrade (same files, same sha256) the staged version
+//! carries the new code, so what it carries cannot decide what the rollback starts.
 
 use bbctl_api::{
-    DrainPhase, DrainRequest, OperationRequest, StageConfigRequest, StopMode, StopRequest,
+    ActivateRequest, DrainPhase, DrainRequest, OperationRequest, StopMode, StopRequest,
 };
 
 use super::journal::Journal;
@@ -95,17 +98,18 @@ impl Runner<'_> {
     ) -> Result<Option<String>, Fail> {
         let client = self.client(m).map_err(|f| f.into_fail())?;
         let info = client.master().await.map_err(Fail::from_api)?;
+        let previous = j.previous_sha256.get(m);
+        let previous_code = j.previous_buildbot.get(m);
+        let on_previous_code =
+            previous_code.is_none() || info.buildbot_executable.as_ref() == previous_code;
+        let on_previous = info.config.as_ref().map(|c| &c.sha256) == previous && on_previous_code;
+        // A draining old master still runs its previous configuration and code.
         if let Some(d) = &info.drain
             && matches!(d.phase, DrainPhase::Draining | DrainPhase::DeadlinePassed)
         {
             client.drain_cancel().await.map_err(Fail::from_api)?;
             return Ok(Some(format!("{m}: drain cancelled, back in service")));
         }
-        let previous = j.previous_sha256.get(m);
-        let previous_code = j.previous_buildbot.get(m);
-        let on_previous_code =
-            previous_code.is_none() || info.buildbot_executable.as_ref() == previous_code;
-        let on_previous = info.config.as_ref().map(|c| &c.sha256) == previous && on_previous_code;
         if info.process.running && (on_previous || !failed) {
             return Ok(None);
         }
@@ -119,21 +123,12 @@ impl Runner<'_> {
         if let Some(sha) = previous
             && !on_previous
         {
-            // A code-only upgrade keeps the sha256, and staging it gave that version the new
-            // code: stage it again with the code the master ran before.
-            if sha == &j.config_sha256
-                && let Some(code) = previous_code
-            {
-                let stage = StageConfigRequest {
-                    label: j.config_label.clone(),
-                    files: j.config_files.clone(),
-                    reason: request.reason.clone(),
-                    buildbot: Some(code.clone()),
-                };
-                client.stage_config(&stage).await.map_err(Fail::from_api)?;
-            }
+            let activate = ActivateRequest {
+                reason: request.reason.clone(),
+                buildbot: previous_code.cloned(),
+            };
             client
-                .activate(sha, request)
+                .activate(sha, &activate)
                 .await
                 .map_err(Fail::from_api)?;
         }
