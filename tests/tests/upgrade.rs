@@ -14,8 +14,10 @@
 //! - rollback and abort (2 masters + 2 standby): a v2 whose www port is taken passes checkconfig
 //!   but cannot start → rolled back (exit 6, the log line that explains it), old masters serve;
 //!   then `upgrade abort` while the old masters drain → the same.
-//! - `--buildbot` (2 masters + 2 standby): a missing Buildbot refused with nothing touched; an
-//!   upgrade onto a second install, then a config-only one that keeps that code.
+//! - `--buildbot` (2 masters + 2 standby, `upgrade/buildbot.rs`): a missing Buildbot and a real
+//!   Buildbot 4.2.1 (another DB schema) refused with nothing touched; an upgrade onto a second
+//!   install, then a config-only one that keeps that code; a rolling code-only upgrade whose
+//!   Buildbot cannot start, rolled back to the old code.
 
 #[path = "upgrade/buildbot.rs"]
 mod buildbot;

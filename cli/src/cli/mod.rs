@@ -22,7 +22,8 @@ Exit codes:
   0  success
   1  the operation failed (an agent refused the token, a start failed, a drain failed, ...)
   2  usage error (bad flag, unknown master name, unreadable or invalid inventory)
-  3  partial: some agents could not be reached (their rows say `unreachable`)
+  3  partial: some agents could not be reached (their rows say `unreachable`); `upgrade`: an
+     agent stayed unreachable past --pause-timeout (the upgrade is resumable)
   4  a drain deadline passed before the master drained
   5  refused: conflict with the current state (409), or a destructive command without --yes
      and no terminal to ask on; `upgrade`: refused in pre-flight or by the fleet lease, or an
