@@ -346,16 +346,7 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
         assert_eq!(m["state"] == "running", old, "{m}");
     }
     let rest = any_live(&fleet);
-    wait_until(
-        "every worker back on an old master",
-        Duration::from_secs(60),
-        || {
-            Ok(worker_masters(&rest)
-                .filter(|on| on.iter().all(|m| old_ids.contains(m)))
-                .map(|_| ()))
-        },
-    )
-    .unwrap();
+    wait_workers_on(&rest, &old_ids, "an old master", Duration::from_secs(60));
     requests.push(force_anywhere(&fleet, "sleep", 8));
     let ran_on = assert_success_once(&fleet, &requests);
     assert!(

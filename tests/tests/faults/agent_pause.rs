@@ -136,23 +136,14 @@ pub fn agent_unreachable_pauses_the_upgrade(fleet: &Fleet, i: usize) {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let new_ids: Vec<i64> = masters(fleet)
+    let new_ids: std::collections::BTreeSet<i64> = masters(fleet)
         .iter()
         .filter(|m| new.contains(&m["name"].as_str().unwrap()))
         .filter_map(|m| m["masterid"].as_i64())
         .collect();
     assert_eq!(new_ids.len(), new.len(), "{j:#}");
     let rest = any_live(fleet);
-    wait_until(
-        "every worker on a new master",
-        Duration::from_secs(30),
-        || {
-            Ok(worker_masters(&rest)
-                .filter(|on| on.iter().all(|m| new_ids.contains(m)))
-                .map(|_| ()))
-        },
-    )
-    .unwrap();
+    wait_workers_on(&rest, &new_ids, "a new master", Duration::from_secs(30));
     assert!(
         paused_workers(&rest).is_empty(),
         "{:?}",

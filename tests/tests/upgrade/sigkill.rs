@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use bbctl_e2e::{Fleet, FleetOptions, wait_until};
+use bbctl_e2e::{Fleet, FleetOptions};
 use serde_json::Value;
 
 use crate::support::*;
@@ -93,16 +93,7 @@ fn blue_green_upgrade_survives_sigkill_at_every_step() {
     }
     assert_eq!(new_ids.len(), 2, "{j:#}");
     let rest = any_live(&fleet);
-    wait_until(
-        "every worker on a new master",
-        Duration::from_secs(30),
-        || {
-            Ok(worker_masters(&rest)
-                .filter(|on| on.iter().all(|m| new_ids.contains(m)))
-                .map(|_| ()))
-        },
-    )
-    .unwrap();
+    wait_workers_on(&rest, &new_ids, "a new master", Duration::from_secs(30));
     eprintln!(
         "blue-green, killed during {caught:?}: {:?}",
         started.elapsed()

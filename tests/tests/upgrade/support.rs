@@ -1,6 +1,7 @@
 //! Helpers of the upgrade e2e tests: running `bbctl` against a fleet, forcing builds anywhere,
 //! reading the journal, and the "every build SUCCESS exactly once" check.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -124,6 +125,16 @@ pub fn worker_masters(rest: &Buildbot) -> Option<Vec<i64>> {
         on.extend(ids);
     }
     Some(on)
+}
+
+/// Waits until every worker is connected, and only to masters in `ids` (`what` names them).
+pub fn wait_workers_on(rest: &Buildbot, ids: &BTreeSet<i64>, what: &str, timeout: Duration) {
+    bbctl_e2e::wait_until(&format!("every worker on {what}"), timeout, || {
+        Ok(worker_masters(rest)
+            .filter(|on| on.iter().all(|m| ids.contains(m)))
+            .map(|_| ()))
+    })
+    .unwrap();
 }
 
 /// The steps of `journal` as `(kind master(s), state)`, in order.
