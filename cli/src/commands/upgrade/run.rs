@@ -19,7 +19,7 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
     let renewer = tokio::spawn(renew_lease(
         store.client.clone(),
         j.id.clone(),
-        format!("{} (upgrade {} by {})", j.reason, j.id, j.requested_by),
+        lease_reason(&j),
     ));
     let result = run_steps(&runner, &mut j, &mut store).await;
     renewer.abort();
@@ -163,7 +163,10 @@ async fn run_steps(
                     .await
                 {
                     // The step is still `running` in the journal: the loop retries it.
-                    Ok(_) => continue,
+                    Ok(_) => match runner.reclaim_lease(store, j).await {
+                        Ok(()) => continue,
+                        Err(fail) => fail,
+                    },
                     Err(timeout) => StepFail::Other(timeout),
                 }
             }
@@ -210,8 +213,23 @@ impl Runner<'_> {
             self.wait_for_agent(&j.id, label, &agent, &cause, until)
                 .await
                 .map_err(StepFail::Other)?;
+            self.reclaim_lease(store, j).await?;
         }
     }
+
+    /// After a pause the fleet lease may have expired (a pause can outlast its TTL while the
+    /// renewer could not reach the coordinator): take it again before going on — refused, and
+    /// the upgrade stops, if another operator took it meanwhile.
+    async fn reclaim_lease(&self, store: &Store, j: &Journal) -> Result<(), StepFail> {
+        preflight::acquire_lease(&store.client, &j.id, &lease_reason(j))
+            .await
+            .map_err(StepFail::Other)
+    }
+}
+
+/// The fleet lease's reason while `j` runs (shown to anyone it refuses).
+pub(super) fn lease_reason(j: &Journal) -> String {
+    format!("{} (upgrade {} by {})", j.reason, j.id, j.requested_by)
 }
 
 /// Renews the fleet lease every third of its TTL until aborted.

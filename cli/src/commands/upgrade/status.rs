@@ -278,10 +278,7 @@ async fn take_unfinished(
 }
 
 pub async fn resume(id: Option<String>, ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let (mut store, mut j, emitter) = take_unfinished(ctx, id, |j| {
-        format!("{} (upgrade {} by {})", j.reason, j.id, j.requested_by)
-    })
-    .await?;
+    let (mut store, mut j, emitter) = take_unfinished(ctx, id, super::run::lease_reason).await?;
     emitter.emit(
         "resumed",
         None,
