@@ -60,6 +60,9 @@ pub struct MasterRow {
     pub config_label: Option<String>,
     pub config_sha256: Option<String>,
     pub buildbot_version: Option<String>,
+    /// The `buildbot` executable the master runs (or runs at its next start).
+    #[serde(default)]
+    pub buildbot_executable: Option<String>,
     /// Workers attached; null when the agent did not answer.
     pub workers: Option<usize>,
     /// Builds running; null when the agent did not answer.

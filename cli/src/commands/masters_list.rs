@@ -46,6 +46,7 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
         config_label: None,
         config_sha256: None,
         buildbot_version: None,
+        buildbot_executable: None,
         workers: None,
         builds: None,
         uptime_secs: None,
@@ -76,6 +77,7 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
     row.config_label = info.config.as_ref().map(|c| c.label.clone());
     row.config_sha256 = info.config.as_ref().map(|c| c.sha256.clone());
     row.buildbot_version = info.buildbot_version.clone();
+    row.buildbot_executable = info.buildbot_executable.clone();
     row.workers = Some(info.workers.len());
     row.builds = Some(info.builds.len());
     row.uptime_secs = info.process.uptime_secs;

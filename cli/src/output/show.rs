@@ -29,6 +29,7 @@ pub fn master(out: &mut impl Write, row: &MasterRow, style: Style) -> std::io::R
         config(row.config_label.as_deref(), row.config_sha256.as_deref()),
     )?;
     field(out, "Version", opt(row.buildbot_version.as_deref()))?;
+    field(out, "Executable", opt(row.buildbot_executable.as_deref()))?;
     field(
         out,
         "Buildbot",

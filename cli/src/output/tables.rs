@@ -66,7 +66,7 @@ pub fn masters(rows: &[MasterRow], style: Style) -> Table {
         "NAME", "STATE", "ACTIVE", "CONFIG", "VERSION", "WORKERS", "BUILDS", "UPTIME",
     ];
     if style.wide {
-        header.extend(["URL", "MASTERID", "PID", "BUILDBOT NAME"]);
+        header.extend(["URL", "MASTERID", "PID", "BUILDBOT NAME", "EXECUTABLE"]);
     }
     let mut table = table(style, &header);
     for row in rows {
@@ -89,6 +89,7 @@ pub fn masters(rows: &[MasterRow], style: Style) -> Table {
                 Cell::new(opt(row.masterid)),
                 Cell::new(opt(row.pid)),
                 Cell::new(opt(row.buildbot_name.as_deref())),
+                Cell::new(opt(row.buildbot_executable.as_deref())),
             ]);
         }
         table.add_row(cells);

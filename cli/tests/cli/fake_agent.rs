@@ -332,7 +332,7 @@ fn master(name: &str, masterid: i64, state: MasterState) -> MasterInfo {
             uptime_secs: running.then_some(192.0),
         },
         buildbot_version: Some("4.3.0".into()),
-        buildbot_executable: None,
+        buildbot_executable: Some("/opt/buildbot-4.3/bin/buildbot".into()),
         buildbot_db_head: None,
         config: Some(ActiveConfig {
             sha256: "0123456789abcdef0123456789abcdef".into(),

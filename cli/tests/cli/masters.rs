@@ -22,15 +22,16 @@ master-2   standby   no       v2 (0123456789ab)   4.3.0     0         0        -
 }
 
 #[test]
-fn list_wide_adds_url_masterid_pid_name() {
+fn list_wide_adds_url_masterid_pid_name_executable() {
     let fleet = Fleet::two();
     let run = fleet.bbctl(&["masters", "list", "-o", "wide"]).expect(0);
     let header = run.stdout.lines().next().unwrap();
-    for column in ["URL", "MASTERID", "PID", "BUILDBOT NAME"] {
+    for column in ["URL", "MASTERID", "PID", "BUILDBOT NAME", "EXECUTABLE"] {
         assert!(header.contains(column), "{header}");
     }
     assert!(run.stdout.contains(&fleet.agent(1).url()));
     assert!(run.stdout.contains("host:/srv/master-2") && run.stdout.contains("4002"));
+    assert!(run.stdout.contains("/opt/buildbot-4.3/bin/buildbot"));
 }
 
 #[test]
@@ -100,6 +101,7 @@ fn show_prints_everything_about_one_master() {
         "Name:       master-2",
         "State:      running",
         "Basedir:    /srv/master-2",
+        "Executable: /opt/buildbot-4.3/bin/buildbot",
         "Workers (1):",
         "w-master-2",
         "Builds (0):",

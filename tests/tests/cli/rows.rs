@@ -16,6 +16,7 @@ pub(crate) struct MasterRow {
     pub(crate) config_label: Option<String>,
     config_sha256: Option<String>,
     pub(crate) buildbot_version: Option<String>,
+    pub(crate) buildbot_executable: Option<String>,
     pub(crate) workers: Option<usize>,
     pub(crate) builds: Option<usize>,
     pub(crate) uptime_secs: Option<f64>,

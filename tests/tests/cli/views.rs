@@ -44,6 +44,9 @@ fn masters_list_matches_the_fleet() {
         assert_eq!(rest_row["active"], true);
         let info = row.master.as_ref().expect("the agent's MasterInfo");
         assert_eq!(row.workers, Some(info.workers.len()));
+        let exe = row.buildbot_executable.as_deref().expect("the executable");
+        assert!(exe.ends_with("/bin/buildbot"), "{row:#?}");
+        assert_eq!(info.buildbot_executable.as_deref(), Some(exe));
         assert_eq!(
             row.config_label.as_deref(),
             info.config.as_ref().map(|c| c.label.as_str())
