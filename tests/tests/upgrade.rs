@@ -133,17 +133,8 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
     let v2_request = force_anywhere(&fleet, "sleep-v2", 8);
     requests.push(force_anywhere(&fleet, "sleep", 10));
 
+    assert_success_once(&fleet, &requests);
     let rest = any_live(&fleet);
-    for id in &requests {
-        let outcome = rest.wait_complete(*id, BUILD_TIMEOUT).unwrap();
-        assert_eq!(outcome.results, 0, "request {id}: {:?}", outcome.builds);
-        assert_eq!(
-            outcome.builds.len(),
-            1,
-            "request {id} ran more than once: {:?}",
-            outcome.builds
-        );
-    }
     let v2_outcome = rest.wait_complete(v2_request, BUILD_TIMEOUT).unwrap();
     assert_eq!(v2_outcome.results, 0);
     let v2_master = v2_outcome.builds[0]["masterid"].as_i64().unwrap();
@@ -152,26 +143,7 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
         "sleep-v2 ran on master {v2_master}"
     );
 
-    wait_until(
-        "every worker on a new master",
-        Duration::from_secs(30),
-        || {
-            let workers = rest.list("workers", "workers")?;
-            Ok(workers
-                .iter()
-                .all(|w| {
-                    let on: Vec<i64> = w["connected_to"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .filter_map(|c| c["masterid"].as_i64())
-                        .collect();
-                    !on.is_empty() && on.iter().all(|m| new_ids.contains(m))
-                })
-                .then_some(()))
-        },
-    )
-    .unwrap();
+    wait_workers_on(&rest, &new_ids, "a new master", Duration::from_secs(30));
 
     // The journal is visible and the lease is free again.
     let history = fleet.bbctl(&["upgrade", "history"]);

@@ -65,14 +65,14 @@ pub async fn activate(
 ) -> AppResult<OperationResult> {
     let row = store::get_row(state, sha256).await?;
     let bundle = store::load_bundle(state, &row)?;
-    let named = match buildbot {
-        Some(spec) => Some(code::resolve(state, spec).await?),
-        None => None,
+    // What the activation records: the executable named here, else the version's (None: the
+    // agent's `master.buildbot`).
+    let recorded = match buildbot {
+        Some(spec) => Some(code::resolve(state, spec).await?.display().to_string()),
+        None => row.buildbot.clone(),
     };
     let guard = operation::lock(state)?;
-    let wanted = named
-        .clone()
-        .unwrap_or_else(|| code::of_version(state, &row));
+    let wanted = code::or_default(state, recorded.as_deref());
     code::check_switch(
         process::running_pid(&state.config().master.basedir),
         &code::active_executable(state).await?,
@@ -112,9 +112,6 @@ pub async fn activate(
         let (sha, label) = (row.sha256.clone(), row.label.clone());
         let prev_sha = previous.as_ref().map(|p| p.sha256.clone());
         let backup_dir = (!backed_up.is_empty()).then(|| backup.display().to_string());
-        let buildbot = named
-            .map(|p| p.display().to_string())
-            .or_else(|| row.buildbot.clone());
         st.db()
             .run(move |c| {
                 configs::record_activation(
@@ -124,7 +121,7 @@ pub async fn activate(
                         label: &label,
                         previous_sha256: prev_sha.as_deref(),
                         backup_dir: backup_dir.as_deref(),
-                        buildbot: buildbot.as_deref(),
+                        buildbot: recorded.as_deref(),
                     },
                 )
             })

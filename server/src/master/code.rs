@@ -60,19 +60,20 @@ pub async fn resolve(state: &AppState, spec: &str) -> Result<PathBuf, CodeError>
     }
 }
 
+/// A recorded executable, or the agent's `master.buildbot` when none is.
+pub fn or_default(state: &AppState, recorded: Option<&str>) -> PathBuf {
+    recorded.map_or_else(|| state.config().master.buildbot.clone(), PathBuf::from)
+}
+
 /// The executable a staged version runs with.
 pub fn of_version(state: &AppState, row: &VersionRow) -> PathBuf {
-    row.buildbot
-        .as_deref()
-        .map_or_else(|| state.config().master.buildbot.clone(), PathBuf::from)
+    or_default(state, row.buildbot.as_deref())
 }
 
 /// The master's executable now: the one of the last activation, else the agent's default.
 pub async fn active_executable(state: &AppState) -> AppResult<PathBuf> {
     let last = state.db().run(configs::active).await?;
-    Ok(last
-        .and_then(|a| a.buildbot)
-        .map_or_else(|| state.config().master.buildbot.clone(), PathBuf::from))
+    Ok(or_default(state, last.and_then(|a| a.buildbot).as_deref()))
 }
 
 /// Refuses (409) to switch the executable of a running master: new code needs a restart, and the

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod mq;
 pub mod operation;
+pub mod per_exe;
 pub mod process;
 pub mod schema;
 pub mod vars;

@@ -3,34 +3,27 @@
 //! Found by asking the python of the venv the executable lives in (`<bin>/python3`) where
 //! `buildbot/db/migrations/versions` is, then reading the revisions there. Cached per executable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
+
+use super::per_exe::PerExecutable;
 
 const LOCATE: &str = "import os, buildbot.db; \
     print(os.path.join(os.path.dirname(buildbot.db.__file__), 'migrations', 'versions'))";
 
 #[derive(Default)]
-pub struct SchemaCache(Mutex<HashMap<PathBuf, Option<String>>>);
+pub struct SchemaCache(PerExecutable<Option<String>>);
 
 impl SchemaCache {
     /// The schema head of the Buildbot that `buildbot` runs; `None` when there is no python next
     /// to it (e.g. a wrapper script) or the migrations cannot be read. Both answers are cached.
     pub async fn get(&self, buildbot: &Path) -> Option<String> {
-        if let Some(h) = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(buildbot)
-        {
-            return h.clone();
+        if let Some(h) = self.0.cached(buildbot) {
+            return h;
         }
         let head = Self::find(buildbot).await;
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(buildbot.to_path_buf(), head.clone());
+        self.0.remember(buildbot, head.clone());
         head
     }
 

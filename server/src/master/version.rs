@@ -1,23 +1,20 @@
 //! `buildbot --version` of a master's executable, run once per executable path.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
 
+use super::per_exe::PerExecutable;
+
+/// Only versions found are remembered: an executable that cannot run yet (a venv being
+/// installed) is asked again next time.
 #[derive(Default)]
-pub struct VersionCache(Mutex<HashMap<PathBuf, String>>);
+pub struct VersionCache(PerExecutable<String>);
 
 impl VersionCache {
     /// The Buildbot version of `buildbot`, e.g. `4.3.0`; `None` if it cannot be run.
     pub async fn get(&self, buildbot: &Path) -> Option<String> {
-        if let Some(v) = self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(buildbot)
-        {
-            return Some(v.clone());
+        if let Some(v) = self.0.cached(buildbot) {
+            return Some(v);
         }
         let out = tokio::time::timeout(
             Duration::from_secs(20),
@@ -30,10 +27,7 @@ impl VersionCache {
         .ok()?
         .ok()?;
         let version = parse_version(&String::from_utf8_lossy(&out.stdout))?;
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(buildbot.to_path_buf(), version.clone());
+        self.0.remember(buildbot, version.clone());
         Some(version)
     }
 }

@@ -10,48 +10,16 @@ fn the_token_never_shows_in_bbctl_output_errors_or_the_agent_log() {
     let token = agent.token_file();
     let token = token.to_str().unwrap();
     // `bbctl()` itself asserts that the token is in neither stream.
-    let ok = bbctl(
-        &[
-            "--agent",
-            &url,
-            "--token-file",
-            token,
-            "-o",
-            "json",
-            "masters",
-            "list",
-        ],
-        &[],
-    );
-    assert_eq!(ok.code, 0, "{}", ok.stderr);
-    let show = bbctl(
-        &[
-            "--agent",
-            &url,
-            "--token-file",
-            token,
-            "-o",
-            "json",
-            "masters",
-            "show",
-            "sec-agent",
-        ],
-        &[],
-    );
-    assert_eq!(show.code, 0, "{}", show.stderr);
-    let events = bbctl(
-        &[
-            "--agent",
-            &url,
-            "--token-file",
-            token,
-            "-o",
-            "json",
-            "events",
-        ],
-        &[],
-    );
-    assert_eq!(events.code, 0, "{}", events.stderr);
+    for command in [
+        &["masters", "list"][..],
+        &["masters", "show", "sec-agent"],
+        &["events"],
+    ] {
+        let mut args = vec!["--agent", &url, "--token-file", token, "-o", "json"];
+        args.extend(command);
+        let out = bbctl(&args, &[]);
+        assert_eq!(out.code, 0, "{command:?}: {}", out.stderr);
+    }
 
     // A wrong token: rejected, and neither token is printed.
     let wrong = agent.dir.path().join("wrong");

@@ -27,9 +27,13 @@ impl Runner<'_> {
         let client = self.client(master)?;
         let info = client.master().await.map_err(StepFail::api)?;
         let sha = &j.config_sha256;
-        // On the new configuration *and* the new Buildbot (a code-only upgrade keeps the sha).
-        let on_new = info.config.as_ref().is_some_and(|c| &c.sha256 == sha)
-            && (j.buildbot.is_none() || info.buildbot_executable == j.buildbot);
+        let on_new = super::code::runs(
+            (
+                info.config.as_ref().map(|c| c.sha256.as_str()),
+                info.buildbot_executable.as_deref(),
+            ),
+            (Some(sha), j.buildbot.as_deref()),
+        );
         let request = OperationRequest {
             reason: Some(format!("upgrade {}: {}", j.id, j.reason)),
         };

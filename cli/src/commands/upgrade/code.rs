@@ -4,6 +4,16 @@
 
 use super::Fail;
 
+/// Whether a master on configuration `sha256` running the executable `exe` runs `want_sha` with
+/// `want_code` (`None`: whatever code — the agents do not say which). A code-only upgrade keeps the
+/// sha256, so the configuration alone does not tell.
+pub fn runs(
+    (sha256, exe): (Option<&str>, Option<&str>),
+    (want_sha, want_code): (Option<&str>, Option<&str>),
+) -> bool {
+    sha256 == want_sha && want_code.is_none_or(|c| exe == Some(c))
+}
+
 /// The Buildbot the new masters run: `--buildbot`, else the executable every running (old)
 /// master runs — not whatever a standby slot last ran. `None`: the agents do not say (each then
 /// uses its `master.buildbot`). Refused when the running masters disagree.
@@ -102,6 +112,22 @@ pub fn schema_check(old: &[Code<'_>], new: &[Code<'_>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_master_runs_a_version_only_with_its_code_when_that_is_known() {
+        let on = (Some("v2"), Some("/b/bin/buildbot"));
+        assert!(runs(on, (Some("v2"), Some("/b/bin/buildbot"))));
+        assert!(
+            runs(on, (Some("v2"), None)),
+            "code unknown: the sha decides"
+        );
+        assert!(
+            !runs(on, (Some("v2"), Some("/a/bin/buildbot"))),
+            "code-only change"
+        );
+        assert!(!runs(on, (Some("v1"), Some("/b/bin/buildbot"))));
+        assert!(runs((None, None), (None, None)));
+    }
 
     fn code<'a>(name: &'a str, version: &'a str, db_head: Option<&'a str>) -> Code<'a> {
         Code {

@@ -111,8 +111,10 @@ pub fn plan(
         problems.push("no master is running: nothing to upgrade (use `bbctl start`)".into());
     } else if new_sha256.is_some()
         && slots.iter().filter(|s| s.running).all(|s| {
-            s.config_sha256.as_deref() == new_sha256
-                && (target.buildbot.is_none() || s.buildbot.as_deref() == target.buildbot)
+            super::code::runs(
+                (s.config_sha256.as_deref(), s.buildbot.as_deref()),
+                (new_sha256, target.buildbot),
+            )
         })
     {
         problems.push("every running master already runs the new configuration".into());

@@ -100,9 +100,16 @@ impl Runner<'_> {
         let info = client.master().await.map_err(Fail::from_api)?;
         let previous = j.previous_sha256.get(m);
         let previous_code = j.previous_buildbot.get(m);
-        let on_previous_code =
-            previous_code.is_none() || info.buildbot_executable.as_ref() == previous_code;
-        let on_previous = info.config.as_ref().map(|c| &c.sha256) == previous && on_previous_code;
+        let on_previous = super::code::runs(
+            (
+                info.config.as_ref().map(|c| c.sha256.as_str()),
+                info.buildbot_executable.as_deref(),
+            ),
+            (
+                previous.map(String::as_str),
+                previous_code.map(String::as_str),
+            ),
+        );
         // A draining old master still runs its previous configuration and code.
         if let Some(d) = &info.drain
             && matches!(d.phase, DrainPhase::Draining | DrainPhase::DeadlinePassed)
