@@ -100,10 +100,13 @@ async fn draining(
     let mid = s.masterid;
     let restarted = s.restarted_at.is_some();
     if !s.initialized {
+        // A worker paused with this drain's own reason was paused by it before the agent died
+        // with the pause unrecorded: it is the drain's (`pause_all` adopts it), not an operator's.
+        let ours = ctx.pause_reason();
         s.operator_paused = obs
             .workers
             .iter()
-            .filter(|w| w.paused)
+            .filter(|w| w.paused && w.pause_reason.as_deref() != Some(ours.as_str()))
             .map(|w| w.name.clone())
             .collect();
         s.initialized = true;

@@ -418,5 +418,34 @@ async fn a_failed_pause_leaves_the_others_recorded_and_is_tried_again() {
     assert_eq!(d.state.paused_by_drain.len(), 2);
 }
 
+#[tokio::test]
+async fn pauses_made_by_a_drain_whose_agent_died_unrecorded_are_adopted() {
+    // The agent was killed after pausing w1 and w2 and before saving that: w1 and w2 carry this
+    // drain's reason; w3 was paused by an operator.
+    let env = fleet();
+    for w in env.world().workers.iter_mut().take(3) {
+        w.paused = true;
+        w.pause_reason = Some("an operator".into());
+    }
+    for w in env.world().workers.iter_mut().take(2) {
+        w.pause_reason = Some(crate::topology::orphans::drain_pause_reason("m2"));
+    }
+    let lb = FakeLb::default();
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    let recorded: Vec<&String> = d.state.paused_by_drain.keys().collect();
+    assert_eq!(recorded, ["w1", "w2"]);
+    assert_eq!(d.state.operator_paused.iter().collect::<Vec<_>>(), ["w3"]);
+    assert!(
+        env.calls().is_empty(),
+        "nothing paused twice: {:?}",
+        env.calls()
+    );
+    // w1 leaves: it is unpaused, as if the drain had recorded its pause.
+    env.move_worker("w1", None);
+    step(&mut d, &env, &lb, 100.5).await;
+    assert_eq!(env.calls(), ["unpause w1"]);
+}
+
 #[path = "crash_tests.rs"]
 mod crash_tests;

@@ -18,6 +18,20 @@ pub(super) async fn pause_all(
     notes: &mut Vec<String>,
 ) -> Result<(), EnvError> {
     let reason = ctx.pause_reason();
+    // Paused by this drain, but the agent died before it recorded that: undo it like the others.
+    for w in here {
+        if w.paused
+            && w.pause_reason.as_deref() == Some(reason.as_str())
+            && !s.paused_by_drain.contains_key(&w.name)
+        {
+            s.paused_by_drain.insert(w.name.clone(), w.workerid);
+            notes.push(format!(
+                "worker {} is paused by this drain (its pause was not recorded before the agent \
+                 stopped); it is unpaused once it has left",
+                w.name
+            ));
+        }
+    }
     let due: Vec<&Worker> = here
         .iter()
         .filter(|w| !w.paused && !s.paused_by_drain.contains_key(&w.name))
