@@ -10,6 +10,7 @@ use std::{env, fs};
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
+use crate::agent_client::AgentClient;
 use crate::buildbot::Buildbot;
 use crate::info::{FleetInfo, FleetStatus};
 
@@ -212,6 +213,11 @@ impl Fleet {
     /// A REST client of the `index`-th slot's master.
     pub fn buildbot(&self, index: usize) -> Buildbot {
         Buildbot::new(&self.info.masters[index].rest_url)
+    }
+
+    /// A client of slot `index`'s agent, with the fleet's token.
+    pub fn agent(&self, index: usize) -> AgentClient {
+        AgentClient::new(&self.info.masters[index].agent_url, &self.token().unwrap())
     }
 
     /// PIDs of every process of the fleet now: PostgreSQL, crossbar, HAProxy, agents, masters

@@ -6,6 +6,7 @@
 //!   when the test process exits).
 //! - [`Buildbot`] is a small blocking client of the Buildbot REST API: reads, forced builds and
 //!   waiting for their results.
+//! - [`venv`] makes wrapper Buildbot installs for the `--buildbot` tests.
 //! - [`wait_until`] polls a condition with a timeout and says what it waited for.
 //!
 //! The fleet runs the `bbctl-agent` and `bbctl` binaries already built in this target directory
@@ -18,6 +19,7 @@ mod buildbot;
 mod fleet;
 mod info;
 mod procs;
+pub mod venv;
 mod wait;
 
 pub use bbctl::output_text;

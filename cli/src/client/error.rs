@@ -38,10 +38,16 @@ impl ApiError {
 
     /// Whether the agent could not be reached at all (as opposed to answering with an error).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            ApiError::Unreachable { .. } | ApiError::Timeout { .. }
-        )
+        self.unreachable_agent().is_some()
+    }
+
+    /// The agent that could not be reached (refused, reset, timed out), if that is what this
+    /// says; an agent that answered with an error is not unreachable.
+    pub fn unreachable_agent(&self) -> Option<&str> {
+        match self {
+            ApiError::Unreachable { agent, .. } | ApiError::Timeout { agent, .. } => Some(agent),
+            _ => None,
+        }
     }
 
     /// The structured details of an agent error (e.g. log lines of a failed start), if any.
@@ -141,5 +147,27 @@ mod tests {
         let garbage = ApiError::from_answer("m", 500, b"<html>oops</html>");
         assert!(matches!(garbage, ApiError::Protocol { .. }));
         assert_eq!(garbage.exit(), Exit::Failed);
+    }
+
+    #[test]
+    fn only_transport_failures_are_unreachable() {
+        let refused = ApiError::Unreachable {
+            agent: "m2".into(),
+            detail: "connection refused".into(),
+        };
+        assert_eq!(refused.unreachable_agent(), Some("m2"));
+        let timeout = ApiError::Timeout {
+            agent: "m3".into(),
+            secs: 5.0,
+        };
+        assert_eq!(timeout.unreachable_agent(), Some("m3"));
+        let answered = ApiError::Agent {
+            agent: "m2".into(),
+            status: 503,
+            code: None,
+            message: "busy".into(),
+            details: None,
+        };
+        assert_eq!(answered.unreachable_agent(), None);
     }
 }

@@ -9,7 +9,7 @@ use bbctl_api::{ActiveConfig, ErrorCode, OperationResult};
 
 use super::bundle::sha256_of;
 use super::{UNMANAGED, store};
-use crate::db::configs;
+use crate::db::configs::{self, ActiveRow};
 use crate::error::AppResult;
 use crate::fsutil::write_atomic;
 use crate::master::operation::{self, OpFailure, OpSuccess, Requester};
@@ -20,11 +20,24 @@ use crate::state::AppState;
 /// there unchanged; else the staged version whose content equals the basedir's master.cfg; else
 /// `unmanaged` with the sha of that master.cfg; `None` without a master.cfg.
 pub async fn current(state: &AppState) -> AppResult<Option<ActiveConfig>> {
+    current_after(state, last_activation(state).await?.as_ref()).await
+}
+
+/// The last activation recorded in the state DB, if any: what [`current_after`] and
+/// [`code::executable_after`] start from, read once when both are wanted.
+pub async fn last_activation(state: &AppState) -> AppResult<Option<ActiveRow>> {
+    Ok(state.db().run(configs::active).await?)
+}
+
+/// [`current`], with the last activation already read.
+pub async fn current_after(
+    state: &AppState,
+    last: Option<&ActiveRow>,
+) -> AppResult<Option<ActiveConfig>> {
     let basedir = state.config().master.basedir.clone();
     let Ok(master_cfg) = std::fs::read(basedir.join("master.cfg")) else {
         return Ok(None);
     };
-    let last = state.db().run(configs::active).await?;
     if let Some(last) = last {
         let row = store::get_row(state, &last.sha256).await.ok();
         let files = row.map(|r| r.files()).unwrap_or_default();
@@ -32,8 +45,8 @@ pub async fn current(state: &AppState) -> AppResult<Option<ActiveConfig>> {
             && sha_in_dir(&basedir, &files).as_deref() == Some(last.sha256.as_str())
         {
             return Ok(Some(ActiveConfig {
-                sha256: last.sha256,
-                label: last.label,
+                sha256: last.sha256.clone(),
+                label: last.label.clone(),
             }));
         }
     }
@@ -73,12 +86,13 @@ pub async fn activate(
     };
     let guard = operation::lock(state)?;
     let wanted = code::or_default(state, recorded.as_deref());
+    let last = last_activation(state).await?;
     code::check_switch(
         process::running_pid(&state.config().master.basedir),
-        &code::active_executable(state).await?,
+        &code::executable_after(state, last.as_ref()),
         &wanted,
     )?;
-    let previous = current(state).await?;
+    let previous = current_after(state, last.as_ref()).await?;
     let st = state.clone();
     operation::run(state, guard, "activate", who, async move {
         let cfg = st.config();

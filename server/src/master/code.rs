@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bbctl_api::ErrorCode;
 
-use crate::db::configs::{self, VersionRow};
+use crate::db::configs::{self, ActiveRow, VersionRow};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -73,7 +73,12 @@ pub fn of_version(state: &AppState, row: &VersionRow) -> PathBuf {
 /// The master's executable now: the one of the last activation, else the agent's default.
 pub async fn active_executable(state: &AppState) -> AppResult<PathBuf> {
     let last = state.db().run(configs::active).await?;
-    Ok(or_default(state, last.and_then(|a| a.buildbot).as_deref()))
+    Ok(executable_after(state, last.as_ref()))
+}
+
+/// [`active_executable`], with the last activation already read.
+pub fn executable_after(state: &AppState, last: Option<&ActiveRow>) -> PathBuf {
+    or_default(state, last.and_then(|a| a.buildbot.as_deref()))
 }
 
 /// Refuses (409) to switch the executable of a running master: new code needs a restart, and the

@@ -103,8 +103,9 @@ pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
             routing,
         ));
     }
-    let config = configs::active::current(state).await?;
-    let buildbot = crate::master::code::active_executable(state).await?;
+    let last = configs::active::last_activation(state).await?;
+    let config = configs::active::current_after(state, last.as_ref()).await?;
+    let buildbot = crate::master::code::executable_after(state, last.as_ref());
     Ok(MasterInfo {
         agent_name: cfg.name.clone(),
         state: master_state(state, proc.running, row.as_ref()),

@@ -6,11 +6,11 @@
 //! DB schema head of its install. Only the master's *current* master.cfg is staged, so nothing
 //! this test leaves behind changes what the master runs.
 
-use std::os::unix::fs::PermissionsExt;
-
 use base64::Engine;
 use bbctl_api::{CheckConfigResult, ConfigVersion, MasterInfo};
+use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::shared_fleet;
+use bbctl_e2e::venv::wrapper_venv;
 use serde_json::{Value, json};
 
 use crate::agents;
@@ -27,23 +27,16 @@ fn stage_request(content: &[u8], buildbot: Option<&str>) -> Value {
     body
 }
 
-/// `<dir>/venv/bin/buildbot`: records each call in `<dir>/calls`, then runs the real one.
-fn wrapper_venv(dir: &std::path::Path, real: &std::path::Path) -> std::path::PathBuf {
-    let bin = dir.join("venv/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let exe = bin.join("buildbot");
-    let calls = dir.join("calls");
-    std::fs::write(
-        &exe,
-        format!(
-            "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
-            calls.display(),
-            real.display()
-        ),
+/// POSTs `body` to `path`, which must be refused: the status and the error's message.
+fn refused(agent: &AgentClient, path: &str, body: &Value) -> (u16, String) {
+    let (status, answer) = agent
+        .request(reqwest::Method::POST, path, Some(body))
+        .unwrap();
+    let message = answer["error"]["message"].as_str();
+    (
+        status,
+        message.unwrap_or_else(|| panic!("{answer}")).to_owned(),
     )
-    .unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir.join("venv")
 }
 
 #[test]
@@ -63,34 +56,29 @@ fn staged_code_is_validated_checked_with_and_never_switched_under_a_running_mast
     let content = std::fs::read(&fleet.info.master_cfg).unwrap();
 
     // A missing executable: 422 with a one-line message naming it; nothing stored.
-    let listed = |agent: &bbctl_e2e::agent_client::AgentClient| {
+    let listed = |agent: &AgentClient| {
         agent
             .get::<Vec<ConfigVersion>>("/v1/configs")
             .unwrap()
             .len()
     };
     let versions = listed(agent);
-    let (status, body) = agent
-        .request(
-            reqwest::Method::POST,
-            "/v1/configs",
-            Some(&stage_request(&content, Some("/nonexistent/venv"))),
-        )
-        .unwrap();
-    assert_eq!(status, 422, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let (status, message) = refused(
+        agent,
+        "/v1/configs",
+        &stage_request(&content, Some("/nonexistent/venv")),
+    );
+    assert_eq!(status, 422, "{message}");
     assert!(
         message.contains("buildbot /nonexistent/venv: no such") && !message.contains('\n'),
         "{message}"
     );
     assert_eq!(listed(agent), versions, "a refused stage stores nothing");
-    let (status, _) = agent
-        .request(
-            reqwest::Method::POST,
-            "/v1/configs",
-            Some(&stage_request(&content, Some("relative/venv"))),
-        )
-        .unwrap();
+    let (status, _) = refused(
+        agent,
+        "/v1/configs",
+        &stage_request(&content, Some("relative/venv")),
+    );
     assert_eq!(status, 422);
 
     // A venv: resolved to its bin/buildbot, checkconfig runs it.
@@ -118,37 +106,14 @@ fn staged_code_is_validated_checked_with_and_never_switched_under_a_running_mast
     assert!(calls.lines().any(|l| l == "checkconfig"), "{calls}");
 
     // Activating other code under the running master: 409, nothing changes.
-    let (status, body) = agent
-        .request(
-            reqwest::Method::POST,
-            &format!("/v1/configs/{sha}/activate"),
-            Some(&json!({"reason": "e2e"})),
-        )
-        .unwrap();
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("stop the master"),
-        "{body}"
-    );
+    let activate = format!("/v1/configs/{sha}/activate");
+    let (status, message) = refused(agent, &activate, &json!({"reason": "e2e"}));
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("stop the master"), "{message}");
     // Naming code that does not exist: 422, nothing changes.
-    let (status, body) = agent
-        .request(
-            reqwest::Method::POST,
-            &format!("/v1/configs/{sha}/activate"),
-            Some(&json!({"buildbot": "/nonexistent/venv"})),
-        )
-        .unwrap();
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent/venv"),
-        "{body}"
-    );
+    let (status, message) = refused(agent, &activate, &json!({"buildbot": "/nonexistent/venv"}));
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("/nonexistent/venv"), "{message}");
     let after: MasterInfo = agent.get("/v1/master").unwrap();
     assert_eq!(after.buildbot_executable, before.buildbot_executable);
     assert_eq!(after.process.pid, before.process.pid);

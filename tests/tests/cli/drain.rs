@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bbctl_api::{DrainPhase, MasterInfo};
-use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::{Fleet, FleetOptions, wait_until};
 
 use crate::rows::{DrainRow, MasterRow, RowState};
@@ -19,7 +18,7 @@ fn drain_detach_then_status_tracks_it() {
         workers: 2,
     })
     .unwrap();
-    let agent = AgentClient::new(&fleet.info.masters[1].agent_url, &fleet.token().unwrap());
+    let agent = fleet.agent(1);
     let before: MasterInfo = agent.get("/v1/master").unwrap();
     let masterid = before.masterid.unwrap();
 

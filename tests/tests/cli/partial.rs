@@ -4,7 +4,6 @@
 use std::net::TcpListener;
 
 use bbctl_api::MasterInfo;
-use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::shared_fleet;
 
 use crate::rows::{MasterRow, RowState};
@@ -54,7 +53,7 @@ fn an_unreachable_agent_is_a_row_and_exit_3() {
 #[test]
 fn stop_without_a_terminal_or_yes_is_refused() {
     let fleet = shared_fleet();
-    let agent = AgentClient::new(&fleet.info.masters[0].agent_url, &fleet.token().unwrap());
+    let agent = fleet.agent(0);
     let before: MasterInfo = agent.get("/v1/master").unwrap();
 
     let out = bbctl(fleet, &["stop", "master-1"]);

@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bbctl_api::MasterInfo;
-use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::{Fleet, shared_fleet, wait_until};
 use serde_json::Value;
 
@@ -80,10 +79,7 @@ fn masters_show_one_master() {
     assert_eq!(row.name, "master-1");
     assert_eq!(row.state, RowState::Running);
     let info: MasterInfo = row.master.expect("the agent's MasterInfo");
-    let direct: MasterInfo =
-        AgentClient::new(&fleet.info.masters[0].agent_url, &fleet.token().unwrap())
-            .get("/v1/master")
-            .unwrap();
+    let direct: MasterInfo = fleet.agent(0).get("/v1/master").unwrap();
     assert_eq!(info.agent_name, "master-1");
     assert_eq!(
         (info.masterid, &info.buildbot_name),

@@ -112,7 +112,7 @@ pub fn assert_clean_success(bb: &Buildbot, f: ForcedBuild) -> Vec<Value> {
 }
 
 pub fn agent(fleet: &Fleet, i: usize) -> AgentClient {
-    AgentClient::new(&fleet.info.masters[i].agent_url, &fleet.token().unwrap())
+    fleet.agent(i)
 }
 
 /// `POST /v1/drain`: status code and status.

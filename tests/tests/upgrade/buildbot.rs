@@ -9,49 +9,15 @@
 //! runtime) is rolled back: the old masters run their previous executable and configuration
 //! again, no build lost, nothing left paused or out of the load balancer.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bbctl_api::{ConfigVersion, MasterInfo};
-use bbctl_e2e::agent_client::AgentClient;
+use bbctl_e2e::venv::{unstartable_venv, wrapper_venv};
 use bbctl_e2e::{Fleet, FleetOptions, wait_until};
 use serde_json::Value;
 
 use crate::support::*;
-
-/// `<dir>/venv/bin/buildbot`: records each subcommand in `<dir>/calls`, then runs `real`.
-fn wrapper_venv(dir: &Path, real: &Path) -> PathBuf {
-    let bin = dir.join("venv/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let exe = bin.join("buildbot");
-    let script = format!(
-        "#!/bin/sh\necho \"$1\" >> '{}'\nexec '{}' \"$@\"\n",
-        dir.join("calls").display(),
-        real.display()
-    );
-    std::fs::write(&exe, script).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir.join("venv")
-}
-
-/// Like [`wrapper_venv`], but `start` fails the way a venv missing a module at runtime does;
-/// `--version` and `checkconfig` still run `real`.
-fn unstartable_venv(dir: &Path, real: &Path) -> PathBuf {
-    let bin = dir.join("venv/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let exe = bin.join("buildbot");
-    let script = format!(
-        "#!/bin/sh\necho \"$1\" >> '{}'\nif [ \"$1\" = start ]; then\n  \
-         echo \"ModuleNotFoundError: No module named 'missing_plugin'\" >&2\n  exit 1\nfi\n\
-         exec '{}' \"$@\"\n",
-        dir.join("calls").display(),
-        real.display()
-    );
-    std::fs::write(&exe, script).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir.join("venv")
-}
 
 /// The Buildbot 4.2.1 venv `scripts/install-deps` prepares next to the fleet's 4.3.0 one.
 fn buildbot_421(fleet: &Fleet) -> PathBuf {
@@ -64,14 +30,10 @@ fn buildbot_421(fleet: &Fleet) -> PathBuf {
     venv
 }
 
-fn agent(fleet: &Fleet, slot: usize) -> AgentClient {
-    AgentClient::new(&fleet.info.masters[slot].agent_url, &fleet.token().unwrap())
-}
-
 /// What each slot's agent says about its master, by name.
 fn infos(fleet: &Fleet) -> Vec<MasterInfo> {
     (0..fleet.info.masters.len())
-        .map(|i| agent(fleet, i).get("/v1/master").unwrap())
+        .map(|i| fleet.agent(i).get("/v1/master").unwrap())
         .collect()
 }
 
@@ -125,47 +87,41 @@ fn upgrade_with_buildbot_runs_the_new_code_and_keeps_it_without_the_flag() {
     // A Buildbot that does not exist: refused (5) in pre-flight, nothing touched.
     let before = masters(&fleet);
     let code_before = infos(&fleet);
-    let out = fleet.bbctl(&[
-        "upgrade",
-        "--new-config",
-        &v2,
-        "--buildbot",
+    let refused = |buildbot: &str, wants: &[&str]| {
+        let out = fleet.bbctl(&[
+            "upgrade",
+            "--new-config",
+            &v2,
+            "--buildbot",
+            buildbot,
+            "--yes",
+        ]);
+        assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for want in wants {
+            assert!(stderr.contains(want), "no {want:?}: {}", text(&out));
+        }
+        assert_untouched(&fleet, &before, &code_before);
+    };
+    refused(
         "/nonexistent/venv",
-        "--yes",
-    ]);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("buildbot /nonexistent/venv: no such") && stderr.contains("master-3"),
-        "{}",
-        text(&out)
+        &["buildbot /nonexistent/venv: no such", "master-3"],
     );
-    assert_untouched(&fleet, &before, &code_before);
 
     // A real Buildbot with another DB schema: refused (5) in pre-flight, naming the safe path.
     let old_schema = buildbot_421(&fleet);
     assert_eq!(code_before[0].buildbot_db_head.as_deref(), Some("067"));
-    let out = fleet.bbctl(&[
-        "upgrade",
-        "--new-config",
-        &v2,
-        "--buildbot",
+    refused(
         old_schema.to_str().unwrap(),
-        "--yes",
-    ]);
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for want in [
-        "DB schema change",
-        "master-3 would run Buildbot 4.2.1 with DB schema 066 while the fleet's is 067",
-        "`buildbot upgrade-master`",
-    ] {
-        assert!(stderr.contains(want), "no {want:?}: {}", text(&out));
-    }
-    assert_untouched(&fleet, &before, &code_before);
+        &[
+            "DB schema change",
+            "master-3 would run Buildbot 4.2.1 with DB schema 066 while the fleet's is 067",
+            "`buildbot upgrade-master`",
+        ],
+    );
     // The agent found 4.2.1's head: the v2 it staged for it says so.
     let exe_421 = old_schema.join("bin/buildbot").display().to_string();
-    let staged: Vec<ConfigVersion> = agent(&fleet, 2).get("/v1/configs").unwrap();
+    let staged: Vec<ConfigVersion> = fleet.agent(2).get("/v1/configs").unwrap();
     let v2_on_421 = staged
         .iter()
         .find(|v| v.buildbot.as_deref() == Some(exe_421.as_str()))
@@ -328,7 +284,7 @@ fn rolling_code_only_start_failure_rolls_back(fleet: &Fleet, real: &Path, wrappe
     // The staged v1 carries the code that failed (the pre-flight staged it so); the rollback
     // named the previous code when it activated v1 again, which is what the masters run above.
     let sha = before[0].config.as_ref().unwrap().sha256.clone();
-    let v: ConfigVersion = agent(fleet, 0).get(&format!("/v1/configs/{sha}")).unwrap();
+    let v: ConfigVersion = fleet.agent(0).get(&format!("/v1/configs/{sha}")).unwrap();
     assert_ne!(v.buildbot.as_deref(), Some(wrapper), "{v:#?}");
 
     // Nothing left paused or out of the load balancer; no build lost.

@@ -27,13 +27,7 @@ impl Runner<'_> {
         let client = self.client(master)?;
         let info = client.master().await.map_err(StepFail::api)?;
         let sha = &j.config_sha256;
-        let on_new = super::code::runs(
-            (
-                info.config.as_ref().map(|c| c.sha256.as_str()),
-                info.buildbot_executable.as_deref(),
-            ),
-            (Some(sha), j.buildbot.as_deref()),
-        );
+        let on_new = super::code::runs(super::code::on(&info), (Some(sha), j.buildbot.as_deref()));
         let request = OperationRequest {
             reason: Some(format!("upgrade {}: {}", j.id, j.reason)),
         };

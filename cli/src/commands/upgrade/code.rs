@@ -40,6 +40,14 @@ pub fn target_code(
     }
 }
 
+/// What `info`'s master is on, as [`runs`] takes it: its configuration and its executable.
+pub fn on(info: &bbctl_api::MasterInfo) -> (Option<&str>, Option<&str>) {
+    (
+        info.config.as_ref().map(|c| c.sha256.as_str()),
+        info.buildbot_executable.as_deref(),
+    )
+}
+
 /// `major.minor` of a Buildbot version (`4.3.0` → `4.3`).
 pub fn major_minor(version: &str) -> Option<String> {
     let mut parts = version.split('.');

@@ -99,7 +99,7 @@ pub enum StepFail {
 
 impl StepFail {
     fn api(err: ApiError) -> StepFail {
-        match pause::unreachable_agent(&err) {
+        match err.unreachable_agent().map(str::to_owned) {
             Some(agent) => StepFail::Unreachable {
                 agent,
                 fail: Fail::from_api(err),

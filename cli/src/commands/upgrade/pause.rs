@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use super::{Fail, Runner};
-use crate::client::ApiError;
 use crate::exit::Exit;
 
 /// `--pause-timeout`'s default: long enough for an agent (or its host) to be restarted.
@@ -15,17 +14,6 @@ pub const DEFAULT_PAUSE_SECS: f64 = 900.0;
 
 /// How often a missing agent is asked whether it answers again.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
-/// The agent an error says could not be reached (refused, reset, timed out), if that is what it
-/// says; an agent that answered with an error is not unreachable.
-pub fn unreachable_agent(err: &ApiError) -> Option<String> {
-    match err {
-        ApiError::Unreachable { agent, .. } | ApiError::Timeout { agent, .. } => {
-            Some(agent.clone())
-        }
-        _ => None,
-    }
-}
 
 /// One pause's bound: the first unreachable failure of a step starts it; the step's success ends
 /// it. Later failures of the same step share the budget, so an agent that comes back and goes
@@ -48,8 +36,7 @@ impl PauseBudget {
 
 impl Runner<'_> {
     /// Announces the pause, then waits until `agent` answers (`GET /v1/version`: any answer,
-    /// even an error status, means it is back) or `until` passes. Returns how long it waited, or
-    /// the failure that stops the upgrade.
+    /// even an error status, means it is back) or `until` passes, which stops the upgrade.
     pub(super) async fn wait_for_agent(
         &self,
         upgrade: &str,
@@ -57,7 +44,7 @@ impl Runner<'_> {
         agent: &str,
         cause: &str,
         until: Instant,
-    ) -> Result<Duration, Fail> {
+    ) -> Result<(), Fail> {
         let client = self.client(agent).map_err(|f| f.into_fail())?;
         let left = until.saturating_duration_since(Instant::now());
         self.emitter.emit(
@@ -75,7 +62,7 @@ impl Runner<'_> {
         let started = Instant::now();
         loop {
             match client.version().await {
-                Err(err) if unreachable_agent(&err).is_some() => {}
+                Err(err) if err.is_unreachable() => {}
                 _ => {
                     let waited = started.elapsed();
                     self.emitter.emit(
@@ -87,7 +74,7 @@ impl Runner<'_> {
                         ),
                         serde_json::json!({"agent": agent, "waited_secs": waited.as_secs_f64()}),
                     );
-                    return Ok(waited);
+                    return Ok(());
                 }
             }
             if Instant::now() >= until {
@@ -119,28 +106,6 @@ fn humantime(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_transport_failures_are_unreachable() {
-        let refused = ApiError::Unreachable {
-            agent: "m2".into(),
-            detail: "connection refused".into(),
-        };
-        assert_eq!(unreachable_agent(&refused).as_deref(), Some("m2"));
-        let timeout = ApiError::Timeout {
-            agent: "m3".into(),
-            secs: 5.0,
-        };
-        assert_eq!(unreachable_agent(&timeout).as_deref(), Some("m3"));
-        let answered = ApiError::Agent {
-            agent: "m2".into(),
-            status: 503,
-            code: None,
-            message: "busy".into(),
-            details: None,
-        };
-        assert_eq!(unreachable_agent(&answered), None);
-    }
 
     #[test]
     fn the_budget_starts_once_and_resets() {

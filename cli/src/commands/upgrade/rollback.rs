@@ -101,10 +101,7 @@ impl Runner<'_> {
         let previous = j.previous_sha256.get(m);
         let previous_code = j.previous_buildbot.get(m);
         let on_previous = super::code::runs(
-            (
-                info.config.as_ref().map(|c| c.sha256.as_str()),
-                info.buildbot_executable.as_deref(),
-            ),
+            super::code::on(&info),
             (
                 previous.map(String::as_str),
                 previous_code.map(String::as_str),

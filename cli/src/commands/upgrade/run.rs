@@ -157,17 +157,13 @@ async fn run_steps(
                 continue;
             }
             Err(StepFail::Unreachable { agent, fail }) => {
-                let until = budget.until(j.options.pause_secs);
                 match runner
-                    .wait_for_agent(&j.id, &label, &agent, &fail.message, until)
+                    .pause(store, j, &label, &agent, &fail.message, &mut budget)
                     .await
                 {
                     // The step is still `running` in the journal: the loop retries it.
-                    Ok(_) => match runner.reclaim_lease(store, j).await {
-                        Ok(()) => continue,
-                        Err(fail) => fail,
-                    },
-                    Err(timeout) => StepFail::Other(timeout),
+                    Ok(()) => continue,
+                    Err(fail) => fail,
                 }
             }
             Err(fail) => fail,
@@ -205,22 +201,30 @@ impl Runner<'_> {
                 Err(err) => err,
             };
             retry = true;
-            let Some(agent) = pause::unreachable_agent(&err) else {
+            let Some(agent) = err.unreachable_agent().map(str::to_owned) else {
                 return Err(StepFail::api(err));
             };
             let cause = format!("could not save the journal: {err}");
-            let until = budget.until(j.options.pause_secs);
-            self.wait_for_agent(&j.id, label, &agent, &cause, until)
-                .await
-                .map_err(StepFail::Other)?;
-            self.reclaim_lease(store, j).await?;
+            self.pause(store, j, label, &agent, &cause, budget).await?;
         }
     }
 
-    /// After a pause the fleet lease may have expired (a pause can outlast its TTL while the
-    /// renewer could not reach the coordinator): take it again before going on — refused, and
-    /// the upgrade stops, if another operator took it meanwhile.
-    async fn reclaim_lease(&self, store: &Store, j: &Journal) -> Result<(), StepFail> {
+    /// Pauses until `agent` answers again (within the budget, see [`super::pause`]), then takes
+    /// the fleet lease again: a pause can outlast its TTL while the renewer could not reach the
+    /// coordinator. Refused, and the upgrade stops, if another operator took it meanwhile.
+    async fn pause(
+        &self,
+        store: &Store,
+        j: &Journal,
+        label: &str,
+        agent: &str,
+        cause: &str,
+        budget: &mut pause::PauseBudget,
+    ) -> Result<(), StepFail> {
+        let until = budget.until(j.options.pause_secs);
+        self.wait_for_agent(&j.id, label, agent, cause, until)
+            .await
+            .map_err(StepFail::Other)?;
         preflight::acquire_lease(&store.client, &j.id, &lease_reason(j))
             .await
             .map_err(StepFail::Other)
