@@ -91,3 +91,44 @@ impl From<crate::buildbot::RestError> for AppError {
         AppError::upstream(e.to_string())
     }
 }
+
+impl From<crate::drain::DrainError> for AppError {
+    fn from(e: crate::drain::DrainError) -> Self {
+        use crate::drain::DrainError as E;
+        match e {
+            E::BadDeadline => AppError::bad_request(e.to_string()),
+            E::NoDrain => AppError::not_found(e.to_string()),
+            E::FailedHoldsMaster { .. }
+            | E::NoHook
+            | E::MasterNotRunning
+            | E::MasterUnknown(_)
+            | E::NotCancellable { .. } => AppError::conflict(e.to_string()),
+            E::CancelIncomplete(_) => AppError::upstream(e.to_string()),
+            E::Db(_) | E::Corrupt { .. } | E::Encode(_) | E::Task(_) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::drain::RoutingError> for AppError {
+    fn from(e: crate::drain::RoutingError) -> Self {
+        use crate::drain::RoutingError as E;
+        use crate::lb::LbError;
+        match e {
+            E::DrainHoldsMaster | E::MasterNotRunning | E::Lb(LbError::NotConfigured) => {
+                AppError::conflict(e.to_string())
+            }
+            E::Lb(_) => AppError::upstream(e.to_string()),
+            E::Db(_) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::topology::TopologyError> for AppError {
+    fn from(e: crate::topology::TopologyError) -> Self {
+        use crate::topology::TopologyError as E;
+        match e {
+            E::Rest(_) => AppError::upstream(e.to_string()),
+            E::NotKnown => AppError::conflict(e.to_string()),
+        }
+    }
+}

@@ -3,9 +3,10 @@
 //! Entry points: [`startup::serve`] (the HTTP API on a bound listener), [`startup::build_state`]
 //! and [`startup::spawn_background`] (event sources). Code map: `routes` wires every route to a
 //! thin handler in `handlers`; domain logic lives in `master` (process, log, lifecycle),
-//! `configs` (staging, checkconfig, activation), `topology` (what Buildbot says), `events` (hub,
-//! polling and WAMP sources), `db` (the agent's own state) and `buildbot` (REST client behind a
-//! trait).
+//! `configs` (staging, checkconfig, activation), `topology` (what Buildbot says), `drain` (the
+//! drain service and its state machine), `lb` (the load-balancer hooks), `events` (hub,
+//! polling and WAMP sources), `fleet_docs` (the fleet lease and upgrade journals), `db` (the
+//! agent's own state) and `buildbot` (REST client behind a trait).
 
 pub mod auth;
 pub mod buildbot;
@@ -16,6 +17,7 @@ pub mod drain;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod fleet_docs;
 pub mod fsutil;
 pub mod handlers;
 pub mod lb;

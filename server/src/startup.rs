@@ -2,6 +2,7 @@
 //! shutdown future resolves; [`spawn_background`] starts the event sources. `main` only loads
 //! the config, binds and waits for a signal; tests bind `127.0.0.1:0` and call the same.
 
+use axum::extract::FromRef;
 use std::future::Future;
 
 use tokio::net::TcpListener;
@@ -31,10 +32,9 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
             "operations left unfinished by a previous agent marked failed"
         );
     }
-    let lb_config = crate::drain::lb_config(&config.load_balancer)?;
-    let state = AppState::new(config, db);
     // The relay hook binds the worker port here: it must run before the master's workers come.
-    let hook = crate::lb::build(&lb_config).await?;
+    let hook = crate::lb::build(&config.load_balancer).await?;
+    let state = AppState::new(config, db);
     state.drain().set_lb(hook);
     Ok(state)
 }
@@ -42,9 +42,16 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
 /// Background tasks: the polling event source (active while WAMP is not connected) and the
 /// WAMP source. They end when `state`'s tasks are aborted (the returned handles).
 pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
-    let mut tasks = vec![tokio::spawn(polling::run(state.clone()))];
+    let mut tasks = vec![tokio::spawn(polling::run(
+        state.rest_handle(),
+        state.hub().clone(),
+        state.config().poll_interval,
+    ))];
     // A drain a previous agent left running resumes from its saved state (docs/drain.md).
-    tasks.push(tokio::spawn(crate::drain::resume(state.clone())));
+    tasks.push(tokio::spawn(state.drain().clone().resume()));
+    // The master's Buildbot version and schema head, cached before the first `GET /v1/master`.
+    let configs = crate::configs::Configs::from_ref(state);
+    tasks.push(tokio::spawn(async move { configs.code().warm().await }));
     // WAMP SOURCE WIRING POINT: with a `[wamp]` section, the WAMP source subscribes to the
     // router and keeps `hub.set_wamp_connected` true while its session is up; the polling
     // source pauses meanwhile.
@@ -68,7 +75,8 @@ pub async fn serve(
     let router = routes::router(state.clone());
     match &state.config().tls {
         Some(tls) => {
-            let server_config = crate::tls::server_config(tls).map_err(std::io::Error::other)?;
+            let server_config =
+                crate::config::tls::server_config(tls).map_err(std::io::Error::other)?;
             let listener = crate::tls::TlsListener::new(listener, server_config)?;
             tracing::info!(%addr, agent = %state.config().name, scheme = "https", "bbctl-agent listening");
             axum::serve(listener, router)

@@ -2,13 +2,19 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
 use crate::buildbot::{BuildbotApi, RestClient};
 use crate::config::AgentConfig;
+use crate::configs::Configs;
 use crate::db::Db;
-use crate::drain::DrainRuntime;
+use crate::drain::Drains;
 use crate::events::EventHub;
+use crate::fleet_docs::FleetDocs;
 use crate::master::MasterRuntime;
+use crate::master::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use crate::topology::{ThisMaster, Topology};
 
 /// Cheap to clone: everything lives behind one `Arc`.
 #[derive(Clone)]
@@ -21,9 +27,14 @@ struct Inner {
     db: Db,
     hub: EventHub,
     rest: Arc<dyn BuildbotApi>,
-    metrics: Metrics,
-    master: MasterRuntime,
-    drain: DrainRuntime,
+    metrics: Arc<Metrics>,
+    master: Arc<MasterRuntime>,
+    drain: Drains,
+    topology: Topology,
+    /// The domain services handlers call (`State<Lifecycle>` and so on, see `FromRef` below).
+    lifecycle: Lifecycle,
+    configs: Configs,
+    fleet_docs: FleetDocs,
 }
 
 impl AppState {
@@ -36,15 +47,43 @@ impl AppState {
     /// State with a given REST implementation (tests substitute a fake).
     pub fn with_rest(config: AgentConfig, db: Db, rest: Arc<dyn BuildbotApi>) -> Self {
         let hub = EventHub::new(config.name.clone());
+        let master = Arc::new(MasterRuntime::default());
+        let lifecycle = Lifecycle::new(
+            &config,
+            db.clone(),
+            hub.clone(),
+            rest.clone(),
+            master.clone(),
+        );
+        let configs = Configs::new(&config, db.clone(), hub.clone(), master.clone());
+        let fleet_docs = FleetDocs::new(db.clone());
+        let this = ThisMaster {
+            agent: config.name.clone(),
+            basedir: config.master.basedir.clone(),
+            rest_url: config.master.rest_url.clone(),
+        };
+        let drain = Drains::new(
+            this.clone(),
+            db.clone(),
+            hub.clone(),
+            rest.clone(),
+            master.clone(),
+            lifecycle.clone(),
+        );
+        let topology = Topology::new(this, rest.clone(), master.clone(), Arc::new(drain.clone()));
         AppState {
             inner: Arc::new(Inner {
                 config,
                 db,
                 hub,
                 rest,
-                metrics: Metrics::default(),
-                master: MasterRuntime::default(),
-                drain: DrainRuntime::default(),
+                metrics: Arc::default(),
+                master,
+                drain,
+                topology,
+                lifecycle,
+                configs,
+                fleet_docs,
             }),
         }
     }
@@ -65,6 +104,11 @@ impl AppState {
         self.inner.rest.as_ref()
     }
 
+    /// The Buildbot REST client, for a task or service that keeps it.
+    pub fn rest_handle(&self) -> Arc<dyn BuildbotApi> {
+        self.inner.rest.clone()
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
@@ -73,8 +117,45 @@ impl AppState {
         &self.inner.master
     }
 
-    /// The drain's runtime side (load-balancer hook, current drain, its task).
-    pub fn drain(&self) -> &DrainRuntime {
+    /// The drain service (load-balancer hook, current drain, its task).
+    pub fn drain(&self) -> &Drains {
         &self.inner.drain
+    }
+}
+
+/// The HTTP metrics middleware takes the registry alone.
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Lifecycle {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.lifecycle.clone()
+    }
+}
+
+impl FromRef<AppState> for Configs {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.configs.clone()
+    }
+}
+
+impl FromRef<AppState> for Drains {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.drain.clone()
+    }
+}
+
+impl FromRef<AppState> for Topology {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.topology.clone()
+    }
+}
+
+impl FromRef<AppState> for FleetDocs {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.fleet_docs.clone()
     }
 }

@@ -1,13 +1,12 @@
-//! Optional HTTPS for the agent (`[tls] cert_file, key_file`, PEM).
+//! Optional HTTPS for the agent: [`TlsListener`] wraps the bound `TcpListener` as an
+//! `axum::serve::Listener` that hands out connections after a successful TLS handshake, with the
+//! server configuration loaded from the `[tls]` section (`crate::config::tls`).
 //!
 //! The API is plain HTTP on loopback by default; an agent reachable from other hosts should
-//! serve TLS. [`server_config`] loads and checks the PEM files (a bad file is a config error
-//! naming the setting, so the agent refuses to start); [`TlsListener`] wraps the bound
-//! `TcpListener` as an `axum::serve::Listener`. Handshakes run in their own tasks, bounded by
-//! [`HANDSHAKE_TIMEOUT`], so a slow or silent client never holds up other connections.
+//! serve TLS. Handshakes run in their own tasks, bounded by [`HANDSHAKE_TIMEOUT`], so a slow or
+//! silent client never holds up other connections.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,78 +14,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
-
-use crate::config::ConfigError;
 
 /// A client that has not finished the TLS handshake after this long is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The `[tls]` section: where the certificate chain and its private key are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// PEM: the server certificate first, then any intermediates.
-    pub cert_file: PathBuf,
-    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-}
-
-fn bad(key: &str, message: String) -> ConfigError {
-    ConfigError::Setting {
-        key: key.into(),
-        message,
-    }
-}
-
-fn read(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))
-}
-
-/// Loads the certificate chain and key and checks that they belong together. Errors name the
-/// setting (`tls.cert_file` or `tls.key_file`) and never contain key material.
-pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, ConfigError> {
-    let cert_pem = read("tls.cert_file", &tls.cert_file)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            bad(
-                "tls.cert_file",
-                format!("{}: not PEM certificates: {e}", tls.cert_file.display()),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(bad(
-            "tls.cert_file",
-            format!("{}: no PEM certificate found", tls.cert_file.display()),
-        ));
-    }
-    let key_pem = read("tls.key_file", &tls.key_file)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-        bad(
-            "tls.key_file",
-            format!("{}: no PEM private key found", tls.key_file.display()),
-        )
-    })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad("tls", e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            bad(
-                "tls.key_file",
-                format!("does not match tls.cert_file or is unusable: {e}"),
-            )
-        })?;
-    let mut config = config;
-    // The agent speaks HTTP/1.1 only (axum's `http2` feature is off).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
 
 /// A TCP listener that hands out connections after a successful TLS handshake.
 pub struct TlsListener {

@@ -13,47 +13,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::message::Dict;
-use crate::session::{self, SessionStatus};
+use crate::session::{self, Command, Reply, SessionStatus, SubKey};
 use crate::types::{CallResult, ClientOptions, EventMessage, Match};
-
-/// Identifies one local subscriber: the router's subscription id and a number local to the session
-/// (several local subscribers may share one router subscription).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SubKey {
-    pub subscription: u64,
-    pub local: u64,
-}
-
-pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
-
-/// A request from a handle to the session task.
-pub(crate) enum Command {
-    Subscribe {
-        topic: String,
-        matching: Match,
-        events: mpsc::UnboundedSender<EventMessage>,
-        reply: Reply<SubKey>,
-    },
-    Unsubscribe {
-        key: SubKey,
-        reply: Option<Reply<()>>,
-    },
-    Publish {
-        topic: String,
-        args: Vec<Value>,
-        kwargs: Dict,
-        reply: Reply<()>,
-    },
-    Call {
-        procedure: String,
-        args: Vec<Value>,
-        kwargs: Dict,
-        reply: Reply<CallResult>,
-    },
-    Goodbye {
-        reply: Reply<()>,
-    },
-}
 
 /// A connected WAMP session (cheap to clone; every clone talks to the same session).
 #[derive(Clone)]

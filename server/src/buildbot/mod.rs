@@ -5,11 +5,13 @@
 //! types of `bbctl-api` happens in `crate::topology`.
 
 pub mod rest;
+mod snapshot;
 
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 
 pub use rest::RestClient;
+pub use snapshot::Snapshot;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RestError {
@@ -89,6 +91,22 @@ pub struct BuildRequest {
     pub complete: bool,
 }
 
+/// A scheduler or change source row (`/schedulers`, `/changesources`): `master` is the active
+/// master that owns it, absent (`null`) while none does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ClusteredService {
+    pub name: String,
+    #[serde(default)]
+    pub master: Option<OwnerRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OwnerRef {
+    pub masterid: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 pub type RestResult<T> = Result<T, RestError>;
 
 /// The part of Buildbot's REST API the agent reads.
@@ -103,4 +121,8 @@ pub trait BuildbotApi: Send + Sync + 'static {
     fn builders(&self) -> BoxFuture<'_, RestResult<Vec<Builder>>>;
     /// `/buildrequests?complete=false`: pending and claimed requests.
     fn incomplete_buildrequests(&self) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>>;
+    /// `/schedulers`: every scheduler and the master that owns it.
+    fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
+    /// `/changesources`: every change source and the master that owns it.
+    fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
 }

@@ -7,7 +7,10 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-use super::{Build, BuildRequest, BuildbotApi, Builder, Master, RestError, RestResult, Worker};
+use super::{
+    Build, BuildRequest, BuildbotApi, Builder, ClusteredService, Master, RestError, RestResult,
+    Worker,
+};
 
 #[derive(Clone)]
 pub struct RestClient {
@@ -84,5 +87,13 @@ impl BuildbotApi for RestClient {
     fn incomplete_buildrequests(&self) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>> {
         self.list("buildrequests?complete=false", "buildrequests")
             .boxed()
+    }
+
+    fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
+        self.list("schedulers", "schedulers").boxed()
+    }
+
+    fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
+        self.list("changesources", "changesources").boxed()
     }
 }

@@ -6,6 +6,7 @@
 
 mod read;
 mod source;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ use std::time::Duration;
 use read::{Reader, bad};
 pub use source::{ENV_CONFIG_PATH, ENV_PREFIX};
 
+use crate::lb::{LbConfig, LbSettings};
 use crate::secret::{DbUrl, Secret};
-pub use crate::tls::TlsConfig;
+pub use tls::TlsConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -25,6 +27,15 @@ pub enum ConfigError {
     Missing { key: String },
     #[error("bad setting `{key}`: {message}")]
     Setting { key: String, message: String },
+}
+
+impl From<tls::TlsError> for ConfigError {
+    fn from(e: tls::TlsError) -> Self {
+        ConfigError::Setting {
+            key: e.key.into(),
+            message: e.message,
+        }
+    }
 }
 
 /// The validated configuration.
@@ -39,7 +50,8 @@ pub struct AgentConfig {
     pub poll_interval: Duration,
     pub master: MasterConfig,
     pub wamp: Option<WampConfig>,
-    pub load_balancer: LoadBalancerConfig,
+    /// `[load_balancer]`, parsed once into what the hook is built from (`crate::lb::build`).
+    pub load_balancer: LbConfig,
     /// `[tls]`: serve HTTPS with this certificate (checked at load time); `None` = plain HTTP.
     pub tls: Option<TlsConfig>,
 }
@@ -61,24 +73,6 @@ pub struct MasterConfig {
 pub struct WampConfig {
     pub router_url: String,
     pub realm: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadBalancerKind {
-    None,
-    Haproxy,
-    Relay,
-}
-
-/// Read and kept for the drain feature; only `kind` is validated here.
-#[derive(Debug, Clone)]
-pub struct LoadBalancerConfig {
-    pub kind: LoadBalancerKind,
-    pub runtime_socket: Option<String>,
-    pub backend: Option<String>,
-    pub server: Option<String>,
-    pub listen: Option<String>,
-    pub target: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -228,26 +222,18 @@ fn read_wamp(r: &mut Reader<'_>) -> Result<Option<WampConfig>, ConfigError> {
     }
 }
 
-fn read_load_balancer(r: &mut Reader<'_>) -> Result<LoadBalancerConfig, ConfigError> {
-    let kind = match r.opt_str("load_balancer.kind")?.as_deref() {
-        None | Some("none") => LoadBalancerKind::None,
-        Some("haproxy") => LoadBalancerKind::Haproxy,
-        Some("relay") => LoadBalancerKind::Relay,
-        Some(other) => {
-            return Err(bad(
-                "load_balancer.kind",
-                &format!("`{other}` is not none|haproxy|relay"),
-            ));
-        }
-    };
-    Ok(LoadBalancerConfig {
-        kind,
+/// `[load_balancer]`: each key read as a string here (so that a wrong type or an unknown key is
+/// refused like any other setting), then validated into the hook's typed configuration.
+fn read_load_balancer(r: &mut Reader<'_>) -> Result<LbConfig, ConfigError> {
+    let settings = LbSettings {
+        kind: r.opt_str("load_balancer.kind")?,
         runtime_socket: r.opt_str("load_balancer.runtime_socket")?,
         backend: r.opt_str("load_balancer.backend")?,
         server: r.opt_str("load_balancer.server")?,
         listen: r.opt_str("load_balancer.listen")?,
         target: r.opt_str("load_balancer.target")?,
-    })
+    };
+    LbConfig::try_from(settings).map_err(|e| bad(&e.key, &e.message))
 }
 
 /// `[tls]`: both files or neither; the files are loaded here so that a bad one stops the agent
@@ -272,7 +258,7 @@ fn read_tls(r: &mut Reader<'_>, base: &Path) -> Result<Option<TlsConfig>, Config
             });
         }
     };
-    crate::tls::server_config(&tls)?;
+    tls::server_config(&tls)?;
     Ok(Some(tls))
 }
 

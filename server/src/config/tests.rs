@@ -32,7 +32,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(c.poll_interval, Duration::from_secs(1));
     assert_eq!(c.master.vars["www_port"], serde_json::json!(8011));
     assert!(c.wamp.is_none());
-    assert_eq!(c.load_balancer.kind, LoadBalancerKind::None);
+    assert_eq!(c.load_balancer, LbConfig::None);
 }
 
 #[test]
@@ -68,12 +68,44 @@ fn errors_name_the_setting() {
             &format!("poll_interval_secs = \"fast\"\n{MINIMAL}"),
             "poll_interval_secs",
         ),
+        (
+            &format!("{MINIMAL}\n[load_balancer]\nkind = \"nginx\"\n"),
+            "load_balancer.kind",
+        ),
+        (
+            &format!("{MINIMAL}\n[load_balancer]\nkind = \"relay\"\nlisten = \"127.0.0.1:1\"\n"),
+            "load_balancer.target",
+        ),
+        (
+            &format!("{MINIMAL}\n[load_balancer]\nkind = \"none\"\nservers = \"x\"\n"),
+            "load_balancer.servers",
+        ),
+        (
+            &format!("{MINIMAL}\n[load_balancer]\nkind = \"haproxy\"\nbackend = 1\n"),
+            "load_balancer.backend",
+        ),
     ];
     for (text, key) in cases {
         let err = parse(text).unwrap_err().to_string();
         assert!(err.contains(key), "expected `{key}` in: {err}");
         assert!(!err.contains('\n'), "not one line: {err}");
     }
+}
+
+#[test]
+fn the_load_balancer_is_parsed_once_into_its_typed_config() {
+    let c = parse(&format!(
+        "{MINIMAL}\n[load_balancer]\nkind = \"relay\"\nlisten = \"127.0.0.1:9989\"\n\
+         target = \"127.0.0.1:19989\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.load_balancer,
+        LbConfig::Relay {
+            listen: "127.0.0.1:9989".parse().unwrap(),
+            target: "127.0.0.1:19989".parse().unwrap(),
+        }
+    );
 }
 
 #[test]

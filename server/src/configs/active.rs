@@ -3,113 +3,122 @@
 //! holds now.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use bbctl_api::{ActiveConfig, ErrorCode, OperationResult};
+use bbctl_api::{ActiveConfig, OperationResult};
 
-use super::bundle::sha256_of;
-use super::{UNMANAGED, store};
-use crate::db::configs::{self, ActiveRow};
-use crate::error::AppResult;
+use super::Configs;
+use super::bundle::{Bundle, UNMANAGED, sha256_of};
+use super::error::ConfigsError;
+use super::store::short;
+use crate::db::configs::{self, ActiveRow, VersionRow};
 use crate::fsutil::write_atomic;
-use crate::master::operation::{self, OpFailure, OpSuccess, Requester};
-use crate::master::{code, process};
-use crate::state::AppState;
+use crate::master::code::check_switch;
+use crate::master::operation::{FailureKind, OpFailure, OpSuccess, Requester};
+use crate::master::process;
 
-/// The configuration in the basedir now: the last activated version if its files are still
-/// there unchanged; else the staged version whose content equals the basedir's master.cfg; else
-/// `unmanaged` with the sha of that master.cfg; `None` without a master.cfg.
-pub async fn current(state: &AppState) -> AppResult<Option<ActiveConfig>> {
-    current_after(state, last_activation(state).await?.as_ref()).await
-}
+impl Configs {
+    /// The configuration in the basedir now: the last activated version if its files are still
+    /// there unchanged; else the staged version whose content equals the basedir's master.cfg;
+    /// else `unmanaged` with the sha of that master.cfg; `None` without a master.cfg.
+    pub async fn current(&self) -> Result<Option<ActiveConfig>, ConfigsError> {
+        let last = self.last_activation().await?;
+        self.current_after(last.as_ref()).await
+    }
 
-/// The last activation recorded in the state DB, if any: what [`current_after`] and
-/// [`code::executable_after`] start from, read once when both are wanted.
-pub async fn last_activation(state: &AppState) -> AppResult<Option<ActiveRow>> {
-    Ok(state.db().run(configs::active).await?)
-}
+    /// The last activation recorded in the state DB, if any: what [`Configs::current_after`]
+    /// and `Code::after` start from, read once when both are wanted.
+    pub async fn last_activation(&self) -> Result<Option<ActiveRow>, ConfigsError> {
+        Ok(self.db.run(configs::active).await?)
+    }
 
-/// [`current`], with the last activation already read.
-pub async fn current_after(
-    state: &AppState,
-    last: Option<&ActiveRow>,
-) -> AppResult<Option<ActiveConfig>> {
-    let basedir = state.config().master.basedir.clone();
-    let Ok(master_cfg) = std::fs::read(basedir.join("master.cfg")) else {
-        return Ok(None);
-    };
-    if let Some(last) = last {
-        let row = store::get_row(state, &last.sha256).await.ok();
-        let files = row.map(|r| r.files()).unwrap_or_default();
-        if !files.is_empty()
-            && sha_in_dir(&basedir, &files).as_deref() == Some(last.sha256.as_str())
-        {
-            return Ok(Some(ActiveConfig {
-                sha256: last.sha256.clone(),
-                label: last.label.clone(),
-            }));
+    /// [`Configs::current`], with the last activation already read.
+    pub async fn current_after(
+        &self,
+        last: Option<&ActiveRow>,
+    ) -> Result<Option<ActiveConfig>, ConfigsError> {
+        let Ok(master_cfg) = std::fs::read(self.basedir.join("master.cfg")) else {
+            return Ok(None);
+        };
+        if let Some(last) = last {
+            let row = self.store.find(&last.sha256).await.ok().flatten();
+            let files = row.map(|r| r.files()).unwrap_or_default();
+            if !files.is_empty()
+                && sha_in_dir(&self.basedir, &files).as_deref() == Some(last.sha256.as_str())
+            {
+                return Ok(Some(ActiveConfig {
+                    sha256: last.sha256.clone(),
+                    label: last.label.clone(),
+                }));
+            }
         }
+        let sha = sha256_of([("master.cfg", master_cfg.as_slice())]);
+        let label = match self.store.find(&sha).await {
+            Ok(Some(row)) => row.label,
+            _ => UNMANAGED.to_owned(),
+        };
+        Ok(Some(ActiveConfig { sha256: sha, label }))
     }
-    let sha = sha256_of([("master.cfg", master_cfg.as_slice())]);
-    let label = match store::get_row(state, &sha).await {
-        Ok(row) => row.label,
-        Err(_) => UNMANAGED.to_owned(),
-    };
-    Ok(Some(ActiveConfig { sha256: sha, label }))
-}
 
-/// The bundle sha of `files` as they are in `dir`, if all exist.
-fn sha_in_dir(dir: &Path, files: &[String]) -> Option<String> {
-    let mut contents = BTreeMap::new();
-    for f in files {
-        contents.insert(f.as_str(), std::fs::read(dir.join(f)).ok()?);
+    /// Writes a staged version into the basedir; does not restart or reconfig the master.
+    /// `buildbot` (validated), else the version's Buildbot executable, becomes the master's;
+    /// switching it while the master runs is refused ([`ConfigsError::Switch`]).
+    pub async fn activate(
+        &self,
+        sha256: &str,
+        buildbot: Option<&str>,
+        who: Requester,
+    ) -> Result<OperationResult, ConfigsError> {
+        let row = self.store.row(sha256).await?;
+        let bundle = self.store.load(&row)?;
+        // What the activation records: the executable named here, else the version's (None: the
+        // agent's `master.buildbot`).
+        let recorded = match buildbot {
+            Some(spec) => Some(self.code.resolve(spec).await?.display().to_string()),
+            None => row.buildbot.clone(),
+        };
+        let guard = self.ops.lock()?;
+        let wanted = self.code.or_default(recorded.as_deref());
+        let last = self.last_activation().await?;
+        check_switch(
+            process::running_pid(&self.basedir),
+            &self.code.after(last.as_ref()),
+            &wanted,
+        )?;
+        let plan = Plan {
+            previous: self.current_after(last.as_ref()).await?,
+            row,
+            bundle,
+            recorded,
+            wanted,
+        };
+        let this = self.clone();
+        let done = self.ops.run(guard, "activate", who, async move {
+            this.write_activation(plan).await
+        });
+        Ok(done.await?)
     }
-    Some(sha256_of(contents.iter().map(|(p, c)| (*p, c.as_slice()))))
-}
 
-/// `POST /v1/configs/{sha256}/activate`. Does not restart or reconfig the master. `buildbot`
-/// (validated: 422), else the version's Buildbot executable, becomes the master's; switching it
-/// while the master runs is refused (409).
-pub async fn activate(
-    state: &AppState,
-    sha256: &str,
-    buildbot: Option<&str>,
-    who: Requester,
-) -> AppResult<OperationResult> {
-    let row = store::get_row(state, sha256).await?;
-    let bundle = store::load_bundle(state, &row)?;
-    // What the activation records: the executable named here, else the version's (None: the
-    // agent's `master.buildbot`).
-    let recorded = match buildbot {
-        Some(spec) => Some(code::resolve(state, spec).await?.display().to_string()),
-        None => row.buildbot.clone(),
-    };
-    let guard = operation::lock(state)?;
-    let wanted = code::or_default(state, recorded.as_deref());
-    let last = last_activation(state).await?;
-    code::check_switch(
-        process::running_pid(&state.config().master.basedir),
-        &code::executable_after(state, last.as_ref()),
-        &wanted,
-    )?;
-    let previous = current_after(state, last.as_ref()).await?;
-    let st = state.clone();
-    operation::run(state, guard, "activate", who, async move {
-        let cfg = st.config();
-        let basedir = &cfg.master.basedir;
-        let failed = |m: String| OpFailure::new(ErrorCode::OperationFailed, m);
+    async fn write_activation(&self, plan: Plan) -> Result<OpSuccess, OpFailure> {
+        let Plan {
+            row,
+            bundle,
+            recorded,
+            wanted,
+            previous,
+        } = plan;
+        let basedir = &self.basedir;
+        let failed = |m: String| OpFailure::failed(m);
         if !basedir.is_dir() {
             return Err(failed(format!(
                 "basedir {} does not exist",
                 basedir.display()
             )));
         }
-        let backup = cfg.state_dir.join("backups").join(format!(
+        let backup = self.state_dir.join("backups").join(format!(
             "{}-{}",
             crate::db::now() as u64,
-            previous
-                .as_ref()
-                .map_or("none", |p| store::short(&p.sha256))
+            previous.as_ref().map_or("none", |p| short(&p.sha256))
         ));
         let mut backed_up = Vec::new();
         for path in bundle.files.keys() {
@@ -126,7 +135,7 @@ pub async fn activate(
         let (sha, label) = (row.sha256.clone(), row.label.clone());
         let prev_sha = previous.as_ref().map(|p| p.sha256.clone());
         let backup_dir = (!backed_up.is_empty()).then(|| backup.display().to_string());
-        st.db()
+        self.db
             .run(move |c| {
                 configs::record_activation(
                     c,
@@ -140,12 +149,12 @@ pub async fn activate(
                 )
             })
             .await
-            .map_err(|e| OpFailure::new(ErrorCode::Internal, e.to_string()))?;
-        st.hub().publish_agent(
+            .map_err(|e| OpFailure::new(FailureKind::Internal, e.to_string()))?;
+        self.hub.publish_agent(
             "agent.config",
             format!(
                 "configuration {} ({}) activated",
-                store::short(&row.sha256),
+                short(&row.sha256),
                 row.label
             ),
             serde_json::json!({
@@ -165,6 +174,26 @@ pub async fn activate(
                 .map(|p| format!("replaced {p} (backup kept)"))
                 .collect(),
         })
-    })
-    .await
+    }
+}
+
+/// What one activation writes and records, decided before it runs.
+struct Plan {
+    row: VersionRow,
+    bundle: Bundle,
+    /// The executable recorded with the activation; `None`: the agent's default.
+    recorded: Option<String>,
+    /// The executable the master runs after it.
+    wanted: PathBuf,
+    /// What the basedir held before.
+    previous: Option<ActiveConfig>,
+}
+
+/// The bundle sha of `files` as they are in `dir`, if all exist.
+fn sha_in_dir(dir: &Path, files: &[String]) -> Option<String> {
+    let mut contents = BTreeMap::new();
+    for f in files {
+        contents.insert(f.as_str(), std::fs::read(dir.join(f)).ok()?);
+    }
+    Some(sha256_of(contents.iter().map(|(p, c)| (*p, c.as_slice()))))
 }

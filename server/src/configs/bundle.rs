@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 pub const MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
 /// The most files a bundle may carry.
 pub const MAX_FILES: usize = 1000;
+/// The label of a configuration found in the basedir that the agent never staged.
+pub const UNMANAGED: &str = "unmanaged";
 /// Files in the basedir that belong to Buildbot or the agent, not to a configuration.
 const RESERVED: &[&str] = &["buildbot.tac", "twistd.pid", "twistd.log", VARS_FILE_NAME];
 
@@ -128,7 +130,7 @@ pub fn validate_label(label: &str) -> Result<(), BundleError> {
     if label.chars().any(char::is_control) {
         return Err(BundleError::BadLabel("control characters are not allowed"));
     }
-    if label == super::UNMANAGED {
+    if label == UNMANAGED {
         return Err(BundleError::BadLabel("`unmanaged` is reserved"));
     }
     Ok(())

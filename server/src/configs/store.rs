@@ -1,83 +1,103 @@
 //! Staged bundles on disk (`<state_dir>/configs/<sha256>/<path>`, written to a temporary
-//! directory and renamed into place) and their rows in the state DB.
+//! directory and renamed into place) and their rows in the state DB. Knows nothing of the
+//! basedir: which version is active is `super::active`'s business.
 
 use std::path::{Path, PathBuf};
 
-use bbctl_api::{ConfigVersion, ErrorCode, StageConfigRequest};
-
-use super::active;
-use super::bundle::{Bundle, BundleError, validate_label};
-use crate::db::audit;
-use crate::db::configs::{self, VersionRow};
-use crate::error::{AppError, AppResult};
+use super::bundle::Bundle;
+use super::error::ConfigsError;
+use crate::db::configs::{self, NewVersion, VersionRow};
+use crate::db::{Db, DbError, audit};
 use crate::fsutil::write_atomic;
-use crate::master::code;
-use crate::state::AppState;
 
-impl From<BundleError> for AppError {
-    fn from(e: BundleError) -> Self {
-        match e {
-            BundleError::TooLarge => AppError::new(ErrorCode::PayloadTooLarge, e.to_string()),
-            _ => AppError::bad_request(e.to_string()),
+/// A staged version before it is recorded: what the upload said besides its files.
+pub struct Staging {
+    pub label: String,
+    pub reason: Option<String>,
+    /// The resolved executable; `None` for the agent's default.
+    pub buildbot: Option<String>,
+    pub actor: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    /// `<state_dir>/configs`.
+    dir: PathBuf,
+    db: Db,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf, db: Db) -> Self {
+        Store { dir, db }
+    }
+
+    pub fn bundle_dir(&self, sha256: &str) -> PathBuf {
+        self.dir.join(sha256)
+    }
+
+    /// Stores `bundle` (unless its directory exists already) and records it with an audit
+    /// entry; staging identical content again returns the existing row (with the new
+    /// `buildbot`, see [`configs::insert_version`]).
+    pub async fn stage(&self, bundle: &Bundle, s: Staging) -> Result<VersionRow, ConfigsError> {
+        let sha = bundle.sha256();
+        let dir = self.bundle_dir(&sha);
+        if !dir.is_dir() {
+            write_bundle_dir(&dir, bundle)
+                .map_err(|e| ConfigsError::storage(format!("staging {sha}"), e))?;
         }
+        let paths = bundle.paths();
+        let row = self
+            .db
+            .run(move |c| {
+                let row = configs::insert_version(
+                    c,
+                    &sha,
+                    &NewVersion {
+                        label: &s.label,
+                        files: &paths,
+                        staged_by: s.actor.as_deref(),
+                        reason: s.reason.as_deref(),
+                        buildbot: s.buildbot.as_deref(),
+                    },
+                )?;
+                let detail = format!("{sha} ({})", s.label);
+                audit::append(c, s.actor.as_deref(), "config.stage", &detail)?;
+                Ok(row)
+            })
+            .await?;
+        Ok(row)
     }
-}
 
-pub fn bundle_dir(state: &AppState, sha256: &str) -> PathBuf {
-    state.config().configs_dir().join(sha256)
-}
-
-/// Validates, stores and records a bundle; staging identical content again returns the
-/// existing version (with the new `buildbot`, see [`configs::insert_version`]). A `buildbot`
-/// that does not resolve to a working executable is refused (422) before anything is stored.
-pub async fn stage(
-    state: &AppState,
-    req: StageConfigRequest,
-    actor: Option<String>,
-) -> AppResult<ConfigVersion> {
-    validate_label(&req.label)?;
-    let bundle = Bundle::from_upload(&req.files)?;
-    let buildbot = match &req.buildbot {
-        Some(spec) => Some(code::resolve(state, spec).await?.display().to_string()),
-        None => None,
-    };
-    let sha = bundle.sha256();
-    let dir = bundle_dir(state, &sha);
-    if !dir.is_dir() {
-        write_bundle_dir(&dir, &bundle).map_err(AppError::internal)?;
+    /// Reads a staged bundle back from disk.
+    pub fn load(&self, row: &VersionRow) -> Result<Bundle, ConfigsError> {
+        let dir = self.bundle_dir(&row.sha256);
+        let mut files = std::collections::BTreeMap::new();
+        for path in row.files() {
+            let content = std::fs::read(dir.join(&path)).map_err(|e| {
+                ConfigsError::storage(format!("staged file {path} of {}", row.sha256), e)
+            })?;
+            files.insert(path, content);
+        }
+        Ok(Bundle { files })
     }
-    let (paths, label, reason) = (bundle.paths(), req.label.clone(), req.reason.clone());
-    let sha2 = sha.clone();
-    let row = state
-        .db()
-        .run(move |c| {
-            let row = configs::insert_version(
-                c,
-                &sha2,
-                &configs::NewVersion {
-                    label: &label,
-                    files: &paths,
-                    staged_by: actor.as_deref(),
-                    reason: reason.as_deref(),
-                    buildbot: buildbot.as_deref(),
-                },
-            )?;
-            audit::append(
-                c,
-                actor.as_deref(),
-                "config.stage",
-                &format!("{sha2} ({label})"),
-            )?;
-            Ok(row)
-        })
-        .await?;
-    tracing::info!(sha256 = %sha, label = %row.label, "configuration staged");
-    state.hub().publish_agent(
-        "agent.config",
-        format!("configuration {} ({}) staged", short(&sha), row.label),
-        serde_json::json!({"action": "staged", "sha256": sha, "label": row.label}),
-    );
-    to_wire(state, row).await
+
+    /// The row of a staged version, if there is one.
+    pub async fn find(&self, sha256: &str) -> Result<Option<VersionRow>, DbError> {
+        let sha = sha256.to_owned();
+        self.db.run(move |c| configs::get_version(c, &sha)).await
+    }
+
+    /// The row of a staged version; [`ConfigsError::NotStaged`] without one.
+    pub async fn row(&self, sha256: &str) -> Result<VersionRow, ConfigsError> {
+        self.find(sha256)
+            .await?
+            .ok_or_else(|| ConfigsError::NotStaged(sha256.to_owned()))
+    }
+
+    /// Every staged version, newest first.
+    pub async fn rows(&self) -> Result<Vec<VersionRow>, DbError> {
+        self.db.run(configs::list_versions).await
+    }
 }
 
 /// Writes the bundle into a fresh temporary directory next to `dir`, then renames it to `dir`.
@@ -103,63 +123,7 @@ fn write_bundle_dir(dir: &Path, bundle: &Bundle) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads a staged bundle back from disk.
-pub fn load_bundle(state: &AppState, row: &VersionRow) -> AppResult<Bundle> {
-    let dir = bundle_dir(state, &row.sha256);
-    let mut files = std::collections::BTreeMap::new();
-    for path in row.files() {
-        let content = std::fs::read(dir.join(&path)).map_err(|e| {
-            AppError::internal(format!("staged file {path} of {}: {e}", row.sha256))
-        })?;
-        files.insert(path, content);
-    }
-    Ok(Bundle { files })
-}
-
-pub async fn get_row(state: &AppState, sha256: &str) -> AppResult<VersionRow> {
-    let sha = sha256.to_owned();
-    state
-        .db()
-        .run(move |c| configs::get_version(c, &sha))
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("no staged configuration {sha256}")))
-}
-
-pub async fn get(state: &AppState, sha256: &str) -> AppResult<ConfigVersion> {
-    let row = get_row(state, sha256).await?;
-    to_wire(state, row).await
-}
-
-pub async fn list(state: &AppState) -> AppResult<Vec<ConfigVersion>> {
-    let rows = state.db().run(configs::list_versions).await?;
-    let active = active::current(state).await?.map(|a| a.sha256);
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(wire(state, row, active.as_deref()).await);
-    }
-    Ok(out)
-}
-
-async fn to_wire(state: &AppState, row: VersionRow) -> AppResult<ConfigVersion> {
-    let active = active::current(state).await?.map(|a| a.sha256);
-    Ok(wire(state, row, active.as_deref()).await)
-}
-
-async fn wire(state: &AppState, row: VersionRow, active_sha: Option<&str>) -> ConfigVersion {
-    let exe = code::of_version(state, &row);
-    ConfigVersion {
-        buildbot_version: state.master().versions.get(&exe).await,
-        buildbot_db_head: state.master().schemas.get(&exe).await,
-        buildbot: Some(exe.display().to_string()),
-        active: active_sha == Some(row.sha256.as_str()),
-        files: row.files(),
-        checkconfig: row.checkconfig(),
-        staged_at: row.staged_at as i64,
-        label: row.label,
-        sha256: row.sha256,
-    }
-}
-
+/// The first 12 characters of a sha, as events and backups name a version.
 pub fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }

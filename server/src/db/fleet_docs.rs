@@ -49,13 +49,6 @@ impl LeaseRow {
     }
 }
 
-fn kind_str(kind: LeaseKind) -> &'static str {
-    match kind {
-        LeaseKind::Upgrade => "upgrade",
-        LeaseKind::Drain => "drain",
-    }
-}
-
 fn load_lease(conn: &mut Conn) -> Result<Option<Lease>, DbError> {
     let row: Option<LeaseRow> = with_conn!(conn, |c| fleet_lease::table
         .find(LEASE_ROW)
@@ -92,7 +85,7 @@ pub fn acquire(
             fleet_lease::id.eq(LEASE_ROW),
             fleet_lease::holder.eq(&holder),
             fleet_lease::reason.eq(&reason),
-            fleet_lease::kind.eq(kind_str(kind)),
+            fleet_lease::kind.eq(kind.as_str()),
             fleet_lease::acquired_at.eq(acquired_at),
             fleet_lease::renewed_at.eq(at),
             fleet_lease::expires_at.eq(at + ttl_secs),

@@ -10,7 +10,7 @@
 //! prompts the other masters, and drains on. Its workers lost their connections with the process
 //! and reconnect to other masters by themselves.
 
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::env::{EnvError, Observation};
 use super::model::Drain;
 use crate::buildbot::Worker;

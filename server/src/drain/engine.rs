@@ -11,36 +11,14 @@
 
 use bbctl_api::DrainPhase;
 
-use super::crash::{self, attached_here};
-use super::env::{DrainEnv, EnvError};
-use super::model::{Drain, DrainState, WorkerTrack};
+use super::crash;
+pub use super::ctx::Ctx;
+use super::ctx::lb_err;
+use super::env::{EnvError, Observation};
+use super::handoff;
+use super::here::Here;
+use super::model::{Drain, DrainState};
 use super::pauses::{pause_all, unpause_all};
-use crate::buildbot::Worker;
-use crate::lb::{CloseOutcome, LbError, LoadBalancerHook};
-
-/// A close that found no session is tried again after this many seconds.
-pub const CLOSE_RETRY_SECS: f64 = 5.0;
-/// How long the master is kept up for handed-off workers to show up on another master (only to
-/// report their latency; nothing waits on it otherwise).
-pub const ELSEWHERE_WAIT_SECS: f64 = 10.0;
-
-/// The parties a drain acts on.
-pub struct Ctx<'a> {
-    pub env: &'a dyn DrainEnv,
-    pub lb: &'a dyn LoadBalancerHook,
-    /// The agent's name, for the pause reason.
-    pub agent: &'a str,
-}
-
-impl Ctx<'_> {
-    pub(super) fn pause_reason(&self) -> String {
-        crate::topology::orphans::drain_pause_reason(self.agent)
-    }
-}
-
-fn lb_err(e: LbError) -> EnvError {
-    EnvError(format!("load balancer: {e}"))
-}
 
 /// Takes every step that is due now; `notes` receives one sentence per step taken.
 pub async fn tick(
@@ -56,80 +34,130 @@ pub async fn tick(
     }
 }
 
+/// One tick of a drain in progress: the steps below, in this order. A dead master and a
+/// deadline reached without `force_after_deadline` end the tick early.
 async fn draining(
     d: &mut Drain,
     ctx: &Ctx<'_>,
     now: f64,
     notes: &mut Vec<String>,
 ) -> Result<(), EnvError> {
-    let s = &mut d.state;
-    if !s.routing_stopped {
-        ctx.lb.stop_routing().await.map_err(lb_err)?;
-        s.routing_stopped = true;
-        notes.push(format!(
-            "load balancer ({}): no new worker connection is routed to this master",
-            ctx.lb.kind()
-        ));
-    }
+    stop_routing(&mut d.state, ctx, notes).await?;
     if !ctx.env.master_running() {
-        if crash::dead_master(d, ctx, now, notes).await? {
-            return Ok(());
-        }
-        let s = &mut d.state;
-        d.phase = DrainPhase::Failed;
-        d.finished_at = Some(now);
-        let left: Vec<&str> = s.paused_by_drain.keys().map(String::as_str).collect();
-        let msg = if left.is_empty() {
-            "the master process is not running (it stopped outside the drain)".to_owned()
-        } else {
-            format!(
-                "the master process is not running (it stopped outside the drain); workers \
-                 still paused by the drain: {} (DELETE /v1/drain once the master runs, or \
-                 unpause them through another master)",
-                left.join(", ")
-            )
-        };
-        s.message = Some(msg.clone());
-        notes.push(msg);
-        return Ok(());
+        return master_not_running(d, ctx, now, notes).await;
     }
     crash::restart_seen(d, now, notes);
     let obs = ctx.env.observe().await?;
     crash::nudge(d, ctx, &obs, notes).await?;
+    let here = Here::look(&obs, &d.state);
     let s = &mut d.state;
-    let mid = s.masterid;
-    let restarted = s.restarted_at.is_some();
-    if !s.initialized {
-        // A worker paused with this drain's own reason was paused by it before the agent died
-        // with the pause unrecorded: it is the drain's (`pause_all` adopts it), not an operator's.
-        let ours = ctx.pause_reason();
-        s.operator_paused = obs
-            .workers
-            .iter()
-            .filter(|w| w.paused && w.pause_reason.as_deref() != Some(ours.as_str()))
-            .map(|w| w.name.clone())
-            .collect();
-        s.initialized = true;
-        if !s.operator_paused.is_empty() {
-            let names: Vec<&str> = s.operator_paused.iter().map(String::as_str).collect();
-            notes.push(format!(
-                "workers paused before the drain stay paused: {}",
-                names.join(", ")
-            ));
+    remember_operator_pauses(s, ctx, &obs, notes);
+    count_ended_builds(s, ctx, &here, now, notes).await;
+    s.workers_attached = here.workers.len() as i64;
+    pause_all(s, ctx, &here.workers, notes).await?;
+    handoff::hand_off_idle(s, ctx, &here, now, notes).await?;
+    handoff::follow_departed(s, ctx, &obs, now, notes).await?;
+    if deadline_passed(s, &here, now) {
+        if !d.request.force_after_deadline {
+            stop_at_deadline(d, here.builds.len(), notes);
+            return Ok(());
         }
+        handoff::requeue_busy(&mut d.state, ctx, &here, now, notes).await?;
     }
+    stop_when_done(d, ctx, &here, now, notes).await
+}
 
-    // Builds: count those that ended since the last look.
-    let mine: std::collections::BTreeMap<i64, Option<i64>> = obs
-        .builds
+/// The first step, once: the load balancer routes no new worker connection here.
+async fn stop_routing(
+    s: &mut DrainState,
+    ctx: &Ctx<'_>,
+    notes: &mut Vec<String>,
+) -> Result<(), EnvError> {
+    if s.routing_stopped {
+        return Ok(());
+    }
+    ctx.lb.stop_routing().await.map_err(lb_err)?;
+    s.routing_stopped = true;
+    notes.push(format!(
+        "load balancer ({}): no new worker connection is routed to this master",
+        ctx.lb.kind()
+    ));
+    Ok(())
+}
+
+/// The master is not running: a crash is restarted (`super::crash`); a clean stop outside the
+/// drain fails it, naming the workers it still holds paused.
+async fn master_not_running(
+    d: &mut Drain,
+    ctx: &Ctx<'_>,
+    now: f64,
+    notes: &mut Vec<String>,
+) -> Result<(), EnvError> {
+    if crash::dead_master(d, ctx, now, notes).await? {
+        return Ok(());
+    }
+    let s = &mut d.state;
+    d.phase = DrainPhase::Failed;
+    d.finished_at = Some(now);
+    let left: Vec<&str> = s.paused_by_drain.keys().map(String::as_str).collect();
+    let msg = if left.is_empty() {
+        "the master process is not running (it stopped outside the drain)".to_owned()
+    } else {
+        format!(
+            "the master process is not running (it stopped outside the drain); workers \
+             still paused by the drain: {} (DELETE /v1/drain once the master runs, or \
+             unpause them through another master)",
+            left.join(", ")
+        )
+    };
+    s.message = Some(msg.clone());
+    notes.push(msg);
+    Ok(())
+}
+
+/// On the first look only: the workers an operator had paused, which the drain never unpauses.
+/// A worker paused with this drain's own reason was paused by it before the agent died with the
+/// pause unrecorded: it is the drain's (`pause_all` adopts it), not an operator's.
+fn remember_operator_pauses(
+    s: &mut DrainState,
+    ctx: &Ctx<'_>,
+    obs: &Observation,
+    notes: &mut Vec<String>,
+) {
+    if s.initialized {
+        return;
+    }
+    let ours = ctx.pause_reason();
+    s.operator_paused = obs
+        .workers
         .iter()
-        .filter(|b| b.masterid == Some(mid))
-        .map(|b| (b.buildid, b.workerid))
+        .filter(|w| w.paused && w.pause_reason.as_deref() != Some(ours.as_str()))
+        .map(|w| w.name.clone())
         .collect();
+    s.initialized = true;
+    if !s.operator_paused.is_empty() {
+        let names: Vec<&str> = s.operator_paused.iter().map(String::as_str).collect();
+        notes.push(format!(
+            "workers paused before the drain stay paused: {}",
+            names.join(", ")
+        ));
+    }
+}
+
+/// Counts the builds that ended since the last look (finished, or re-queued by a handoff at the
+/// deadline); a worker whose build ended is free from the build's end. Then remembers the builds
+/// running now.
+async fn count_ended_builds(
+    s: &mut DrainState,
+    ctx: &Ctx<'_>,
+    here: &Here<'_>,
+    now: f64,
+    notes: &mut Vec<String>,
+) {
     let ended: Vec<(i64, Option<i64>)> = s
         .running
         .iter()
-        .filter(|(id, _)| !mine.contains_key(id))
+        .filter(|(id, _)| !here.builds.contains_key(id))
         .map(|(id, w)| (*id, *w))
         .collect();
     for (buildid, workerid) in ended {
@@ -156,170 +184,47 @@ async fn draining(
             t.free_at = Some(end);
         }
     }
-    s.running = mine.clone();
+    s.running = here.builds.clone();
+}
 
-    // Workers attached here: pause, then hand off the idle ones.
-    let here: Vec<&Worker> = obs
-        .workers
-        .iter()
-        .filter(|w| attached_here(w, mid, restarted))
-        .collect();
-    s.workers_attached = here.len() as i64;
-    pause_all(s, ctx, &here, notes).await?;
-    for w in &here {
-        let track = s
-            .workers
-            .entry(w.name.clone())
-            .or_insert_with(|| WorkerTrack {
-                workerid: w.workerid,
-                ..WorkerTrack::default()
-            });
-        if let Some((buildid, _)) = mine.iter().find(|(_, wid)| **wid == Some(w.workerid)) {
-            track.last_build = Some(*buildid);
-            if track.closed_at.is_none() {
-                track.free_at = None;
-            }
-            continue;
-        }
-        track.free_at.get_or_insert(now);
-        close_session(w, track, ctx, now, false, notes).await?;
-    }
+/// Whether the deadline has passed with builds still running here.
+fn deadline_passed(s: &DrainState, here: &Here<'_>, now: f64) -> bool {
+    s.deadline_at.is_some_and(|t| now >= t) && !here.builds.is_empty()
+}
 
-    // Workers that left: unpause them, and watch them arrive on another master.
-    let reason = ctx.pause_reason();
-    let DrainState {
-        workers,
-        paused_by_drain,
-        ..
-    } = s;
-    for (name, track) in workers.iter_mut() {
-        let Some(w) = obs.workers.iter().find(|w| &w.name == name) else {
-            continue;
-        };
-        if attached_here(w, mid, restarted) {
-            continue;
-        }
-        if track.closed_at.is_none() {
-            // It left by itself; it counts as handed off from now.
-            track.closed_at = Some(now);
-            track.free_at.get_or_insert(now);
-        }
-        if let Some(wid) = paused_by_drain.get(name).copied() {
-            ctx.env.set_paused(wid, false, &reason).await?;
-            paused_by_drain.remove(name);
-            notes.push(format!(
-                "unpaused worker {name}: this master saw it leave; it is usable where it reconnects"
-            ));
-        }
-        if track.attached_elsewhere_at.is_none()
-            && let Some(other) = w.connected_to.iter().find(|m| m.masterid != mid)
-        {
-            let to = obs
-                .masters
-                .iter()
-                .find(|m| m.masterid == other.masterid)
-                .map_or_else(|| format!("master {}", other.masterid), |m| m.name.clone());
-            track.attached_elsewhere_at = Some(now);
-            let free = track.free_at.unwrap_or(now);
-            notes.push(format!(
-                "worker {name} attached to {to} {:.1} s after it was free",
-                now - free
-            ));
-            track.to_master = Some(to);
-        }
-    }
+/// Without `force_after_deadline` the drain stops acting at its deadline: what it changed stays
+/// until a cancel.
+fn stop_at_deadline(d: &mut Drain, running: usize, notes: &mut Vec<String>) {
+    d.phase = DrainPhase::DeadlinePassed;
+    let msg = format!(
+        "the deadline passed with {running} build(s) running; the drain changed nothing more: \
+         routing stays stopped and its paused workers stay paused (DELETE /v1/drain restores \
+         full service)"
+    );
+    d.state.message = Some(msg.clone());
+    notes.push(msg);
+}
 
-    // The deadline.
-    if s.deadline_at.is_some_and(|t| now >= t) && !mine.is_empty() {
-        if !d.request.force_after_deadline {
-            d.phase = DrainPhase::DeadlinePassed;
-            let msg = format!(
-                "the deadline passed with {} build(s) running; the drain changed nothing more: \
-                 routing stays stopped and its paused workers stay paused (DELETE /v1/drain \
-                 restores full service)",
-                mine.len()
-            );
-            s.message = Some(msg.clone());
-            notes.push(msg);
-            return Ok(());
-        }
-        for w in &here {
-            let Some((buildid, _)) = mine.iter().find(|(_, wid)| **wid == Some(w.workerid)) else {
-                continue;
-            };
-            if s.requeued.contains(buildid) {
-                continue;
-            }
-            let track = s.workers.entry(w.name.clone()).or_default();
-            if close_session(w, track, ctx, now, true, notes).await? {
-                track.forced = true;
-                track.free_at = Some(now);
-                s.requeued.insert(*buildid);
-                notes.push(format!(
-                    "deadline passed: build {buildid} on worker {} ends as RETRY and is re-queued \
-                     on another master",
-                    w.name
-                ));
-            }
-        }
+/// Once no build runs and no worker is attached here, and the handed-off workers have had their
+/// time to show up elsewhere: unpauses what the drain still holds paused and goes on to stop
+/// the master.
+async fn stop_when_done(
+    d: &mut Drain,
+    ctx: &Ctx<'_>,
+    here: &Here<'_>,
+    now: f64,
+    notes: &mut Vec<String>,
+) -> Result<(), EnvError> {
+    if !here.builds.is_empty() || !here.workers.is_empty() || handoff::arriving(&d.state, now) {
+        return Ok(());
     }
-
-    // Done here?
-    if mine.is_empty() && here.is_empty() {
-        let arriving = s.workers.values().any(|t| {
-            t.attached_elsewhere_at.is_none()
-                && t.closed_at.is_some_and(|c| now - c < ELSEWHERE_WAIT_SECS)
-        });
-        if !arriving {
-            unpause_all(s, ctx, notes).await?;
-            d.phase = DrainPhase::Stopping;
-            notes.push("no build runs and no worker is attached: stopping the master".into());
-        }
-    }
+    unpause_all(&mut d.state, ctx, notes).await?;
+    d.phase = DrainPhase::Stopping;
+    notes.push("no build runs and no worker is attached: stopping the master".into());
     Ok(())
 }
 
-/// Closes `w`'s session unless the handshake is unfinished or a close was just tried. Returns
-/// whether a close was attempted.
-async fn close_session(
-    w: &Worker,
-    track: &mut WorkerTrack,
-    ctx: &Ctx<'_>,
-    now: f64,
-    busy: bool,
-    notes: &mut Vec<String>,
-) -> Result<bool, EnvError> {
-    let Some(att) = ctx.env.attachment(&w.name) else {
-        return Ok(false);
-    };
-    if !att.settled && !busy {
-        return Ok(false);
-    }
-    let same = track.closed_port == Some(att.attach.peer_port);
-    if same
-        && track
-            .close_tried_at
-            .is_some_and(|t| now - t < CLOSE_RETRY_SECS)
-    {
-        return Ok(false);
-    }
-    match ctx.lb.close_worker_session(&att.attach).await {
-        Ok(CloseOutcome::Closed { session }) => notes.push(format!(
-            "closed worker {}'s connection ({session}); it reconnects through the load balancer",
-            w.name
-        )),
-        Err(LbError::SessionNotFound { .. }) => notes.push(format!(
-            "worker {}: no live session from {}:{} (it may be leaving); trying again in {} s",
-            w.name, att.attach.peer_host, att.attach.peer_port, CLOSE_RETRY_SECS
-        )),
-        Err(e) => return Err(lb_err(e)),
-    }
-    track.closed_at.get_or_insert(now);
-    track.closed_port = Some(att.attach.peer_port);
-    track.close_tried_at = Some(now);
-    Ok(true)
-}
-
+/// The last step: the master is stopped (nothing runs on it any more) and the drain sums up.
 async fn stopping(
     d: &mut Drain,
     ctx: &Ctx<'_>,

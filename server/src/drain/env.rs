@@ -2,21 +2,23 @@
 //! that the state machine (`super::engine`) is unit-tested with a fake while the end-to-end tests
 //! use [`RealEnv`]: Buildbot's REST API (reads, and the worker `pause`/`unpause` JSON-RPC
 //! control calls), the master's `twistd.log` (which connection each worker is attached by) and
-//! the master process (stopped through the agent's own lifecycle logic).
+//! the master process (its pid file; its start and stop through the agent's own lifecycle
+//! service, `crate::master::lifecycle`).
 //!
 //! The load balancer is the other outside party; it has its own trait (`crate::lb`).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bbctl_api::StopMode;
 use futures_util::future::BoxFuture;
 
-use crate::buildbot::{Build, Master, Worker};
+use crate::buildbot::{Build, BuildbotApi, Master, Worker};
 use crate::lb::WorkerAttach;
 use crate::lb::attach_log::{AttachLogFollower, AttachState};
+use crate::master::lifecycle::Lifecycle;
 use crate::master::operation::Requester;
-use crate::master::{identity, lifecycle, logs, process};
-use crate::state::AppState;
+use crate::master::{MasterRuntime, identity, logs, process};
+use crate::topology::ThisMaster;
 
 /// A failure of the environment: the drain retries the step on its next tick.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,7 +71,11 @@ pub trait DrainEnv: Send + Sync {
 
 /// The real environment of a running agent.
 pub struct RealEnv {
-    state: AppState,
+    this: ThisMaster,
+    rest: Arc<dyn BuildbotApi>,
+    /// This master's identity in Buildbot, once found.
+    runtime: Arc<MasterRuntime>,
+    lifecycle: Lifecycle,
     http: reqwest::Client,
     log: Mutex<LogView>,
 }
@@ -82,22 +88,29 @@ struct LogView {
 }
 
 impl RealEnv {
-    pub fn new(state: AppState) -> Self {
-        let basedir = &state.config().master.basedir;
+    pub fn new(
+        this: ThisMaster,
+        rest: Arc<dyn BuildbotApi>,
+        runtime: Arc<MasterRuntime>,
+        lifecycle: Lifecycle,
+    ) -> Self {
         let mut rotated = AttachState::default();
-        if let Ok(text) = std::fs::read_to_string(basedir.join("twistd.log.1")) {
+        if let Ok(text) = std::fs::read_to_string(this.basedir.join("twistd.log.1")) {
             rotated.feed(&text);
         }
-        let current = AttachLogFollower::new(logs::log_path(basedir), 0);
+        let current = AttachLogFollower::new(logs::log_path(&this.basedir), 0);
         RealEnv {
-            state,
+            this,
+            rest,
+            runtime,
+            lifecycle,
             http: crate::buildbot::rest::http_client(),
             log: Mutex::new(LogView { rotated, current }),
         }
     }
 
     fn api(&self, path: &str) -> String {
-        format!("{}api/v2/{path}", self.state.config().master.rest_url)
+        format!("{}api/v2/{path}", self.this.rest_url)
     }
 
     async fn control(&self, path: &str, method: &str, reason: &str) -> Result<(), EnvError> {
@@ -126,24 +139,19 @@ impl DrainEnv for RealEnv {
     fn masterid(&self) -> BoxFuture<'_, Result<i64, EnvError>> {
         Box::pin(async {
             let masters = self
-                .state
-                .rest()
+                .rest
                 .masters()
                 .await
                 .map_err(|e| EnvError(e.to_string()))?;
-            identity::find(
-                &masters,
-                &self.state.config().master.basedir,
-                &self.state.master().identity,
-            )
-            .map(|m| m.masterid)
-            .ok_or_else(|| EnvError("this master is not listed in /api/v2/masters".into()))
+            identity::find(&masters, &self.this.basedir, &self.runtime.identity)
+                .map(|m| m.masterid)
+                .ok_or_else(|| EnvError("this master is not listed in /api/v2/masters".into()))
         })
     }
 
     fn observe(&self) -> BoxFuture<'_, Result<Observation, EnvError>> {
         Box::pin(async {
-            let rest = self.state.rest();
+            let rest = &self.rest;
             let (masters, workers, builds) =
                 tokio::join!(rest.masters(), rest.workers(), rest.running_builds());
             let err = |e: crate::buildbot::RestError| EnvError(e.to_string());
@@ -204,11 +212,11 @@ impl DrainEnv for RealEnv {
     }
 
     fn master_running(&self) -> bool {
-        process::running_pid(&self.state.config().master.basedir).is_some()
+        process::running_pid(&self.this.basedir).is_some()
     }
 
     fn master_crashed(&self) -> bool {
-        let basedir = &self.state.config().master.basedir;
+        let basedir = &self.this.basedir;
         process::read_pid(basedir).is_some() && process::running_pid(basedir).is_none()
     }
 
@@ -220,7 +228,8 @@ impl DrainEnv for RealEnv {
                     "drain: the master process died; restarted to release its claims".into(),
                 ),
             };
-            lifecycle::start(&self.state, who)
+            self.lifecycle
+                .start(who)
                 .await
                 .map(|_| ())
                 .map_err(|e| EnvError(format!("restarting the master: {e}")))
@@ -233,7 +242,8 @@ impl DrainEnv for RealEnv {
                 actor: actor.map(str::to_owned),
                 reason: Some("drain: no build runs and no worker is attached".into()),
             };
-            lifecycle::stop(&self.state, StopMode::Graceful, who)
+            self.lifecycle
+                .stop(StopMode::Graceful, who)
                 .await
                 .map(|_| ())
                 .map_err(|e| EnvError(format!("stopping the master: {e}")))

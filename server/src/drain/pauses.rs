@@ -3,7 +3,7 @@
 //! when the drain is cancelled. Pause is global in Buildbot's DB, so every pause the drain made
 //! is recorded in its state, and only those are undone.
 
-use super::engine::Ctx;
+use super::ctx::Ctx;
 use super::env::EnvError;
 use super::model::DrainState;
 use crate::buildbot::Worker;

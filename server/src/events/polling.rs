@@ -6,17 +6,22 @@
 //! worker that reconnects within one interval, produces no event.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::state::AppState;
-use crate::topology::Snapshot;
+use super::EventHub;
+use crate::buildbot::BuildbotApi;
+use crate::buildbot::Snapshot;
 
 /// One event to publish: kind, summary, data.
 pub type Change = (&'static str, String, serde_json::Value);
 
-pub async fn run(state: AppState) {
-    let mut wamp = state.hub().watch_wamp();
+/// Runs until the task is aborted: every `interval`, while the hub says WAMP is not connected,
+/// reads `rest` and publishes what changed on `hub`.
+pub async fn run(rest: Arc<dyn BuildbotApi>, hub: EventHub, interval: Duration) {
+    let mut wamp = hub.watch_wamp();
     let mut prev: Option<Snapshot> = None;
     loop {
         if *wamp.borrow_and_update() {
@@ -27,11 +32,11 @@ pub async fn run(state: AppState) {
             }
             continue;
         }
-        match Snapshot::fetch(state.rest()).await {
+        match Snapshot::fetch(rest.as_ref()).await {
             Ok(next) => {
                 if let Some(p) = &prev {
                     for (kind, summary, data) in diff(p, &next) {
-                        state.hub().publish(kind, "polling", summary, data);
+                        hub.publish(kind, "polling", summary, data);
                     }
                 }
                 prev = Some(next);
@@ -39,7 +44,7 @@ pub async fn run(state: AppState) {
             Err(e) => tracing::debug!(error = %e, "polling: REST API not answering"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(state.config().poll_interval) => {}
+            _ = tokio::time::sleep(interval) => {}
             changed = wamp.changed() => if changed.is_err() { return },
         }
     }

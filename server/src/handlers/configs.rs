@@ -1,56 +1,56 @@
-//! `GET/POST /v1/configs`, `GET /v1/configs/{sha256}`, `POST …/checkconfig`, `POST …/activate`.
+//! `GET/POST /v1/configs`, `GET /v1/configs/{sha256}`, `POST …/checkconfig`, `POST …/activate`:
+//! the [`Configs`] service.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use bbctl_api::{
     ActivateRequest, CheckConfigResult, ConfigVersion, OperationResult, StageConfigRequest,
 };
 
-use super::{actor, requester};
-use crate::configs::{active, check, store};
+use super::RequestedBy;
+use crate::configs::Configs;
 use crate::error::AppResult;
 use crate::extract::{ApiJson, OptionalJson};
-use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>) -> AppResult<Json<Vec<ConfigVersion>>> {
-    Ok(Json(store::list(&state).await?))
+pub async fn list(State(configs): State<Configs>) -> AppResult<Json<Vec<ConfigVersion>>> {
+    Ok(Json(configs.list().await?))
 }
 
 pub async fn stage(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(configs): State<Configs>,
+    RequestedBy(actor): RequestedBy,
     ApiJson(req): ApiJson<StageConfigRequest>,
 ) -> AppResult<(StatusCode, Json<ConfigVersion>)> {
-    let version = store::stage(&state, req, actor(&headers)).await?;
+    let version = configs.stage(req, actor).await?;
     Ok((StatusCode::CREATED, Json(version)))
 }
 
 pub async fn get(
-    State(state): State<AppState>,
+    State(configs): State<Configs>,
     Path(sha256): Path<String>,
 ) -> AppResult<Json<ConfigVersion>> {
-    Ok(Json(store::get(&state, &sha256).await?))
+    Ok(Json(configs.get(&sha256).await?))
 }
 
 pub async fn checkconfig(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(configs): State<Configs>,
+    RequestedBy(actor): RequestedBy,
     Path(sha256): Path<String>,
 ) -> AppResult<Json<CheckConfigResult>> {
-    Ok(Json(
-        check::checkconfig(&state, &sha256, actor(&headers)).await?,
-    ))
+    Ok(Json(configs.checkconfig(&sha256, actor).await?))
 }
 
 pub async fn activate(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(configs): State<Configs>,
+    by: RequestedBy,
     Path(sha256): Path<String>,
     OptionalJson(req): OptionalJson<ActivateRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    let who = requester(&headers, req.reason);
+    let who = by.with_reason(req.reason);
     Ok(Json(
-        active::activate(&state, &sha256, req.buildbot.as_deref(), who).await?,
+        configs
+            .activate(&sha256, req.buildbot.as_deref(), who)
+            .await?,
     ))
 }

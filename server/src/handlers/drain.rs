@@ -1,23 +1,23 @@
-//! `POST /v1/drain` (start, idempotent), `GET /v1/drain`, `DELETE /v1/drain` (cancel).
+//! `POST /v1/drain` (start, idempotent), `GET /v1/drain`, `DELETE /v1/drain` (cancel): the
+//! [`Drains`] service.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use bbctl_api::{DrainRequest, DrainStatus};
 
-use super::actor;
-use crate::drain;
+use super::RequestedBy;
+use crate::drain::Drains;
 use crate::error::{AppError, AppResult};
 use crate::extract::OptionalJson;
-use crate::state::AppState;
 
 /// 202 when a drain starts, 200 with the drain that already holds the master.
 pub async fn start(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(drains): State<Drains>,
+    RequestedBy(actor): RequestedBy,
     OptionalJson(req): OptionalJson<DrainRequest>,
 ) -> AppResult<(StatusCode, Json<DrainStatus>)> {
-    let (created, status) = drain::start(&state, req, actor(&headers)).await?;
+    let (created, status) = drains.start(req, actor).await?;
     let code = if created {
         StatusCode::ACCEPTED
     } else {
@@ -26,13 +26,14 @@ pub async fn start(
     Ok((code, Json(status)))
 }
 
-pub async fn get(State(state): State<AppState>) -> AppResult<Json<DrainStatus>> {
-    drain::status(&state)
+pub async fn get(State(drains): State<Drains>) -> AppResult<Json<DrainStatus>> {
+    drains
+        .status()
         .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found("no drain has run on this agent"))
 }
 
-pub async fn cancel(State(state): State<AppState>) -> AppResult<Json<DrainStatus>> {
-    Ok(Json(drain::cancel(&state).await?))
+pub async fn cancel(State(drains): State<Drains>) -> AppResult<Json<DrainStatus>> {
+    Ok(Json(drains.cancel().await?))
 }

@@ -1,52 +1,44 @@
-//! `POST /v1/master/{create,start,stop,reconfig}`.
+//! `POST /v1/master/{create,start,stop,reconfig}`: the [`Lifecycle`] service.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use bbctl_api::{OperationRequest, OperationResult, StopRequest};
 
-use super::requester;
+use super::RequestedBy;
 use crate::error::AppResult;
 use crate::extract::OptionalJson;
-use crate::master::lifecycle;
-use crate::state::AppState;
+use crate::master::lifecycle::Lifecycle;
 
 pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(lifecycle): State<Lifecycle>,
+    by: RequestedBy,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(
-        lifecycle::create(&state, requester(&headers, req.reason)).await?,
-    ))
+    Ok(Json(lifecycle.create(by.with_reason(req.reason)).await?))
 }
 
 pub async fn start(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(lifecycle): State<Lifecycle>,
+    by: RequestedBy,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(
-        lifecycle::start(&state, requester(&headers, req.reason)).await?,
-    ))
+    Ok(Json(lifecycle.start(by.with_reason(req.reason)).await?))
 }
 
 pub async fn stop(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(lifecycle): State<Lifecycle>,
+    by: RequestedBy,
     OptionalJson(req): OptionalJson<StopRequest>,
 ) -> AppResult<Json<OperationResult>> {
     Ok(Json(
-        lifecycle::stop(&state, req.mode, requester(&headers, req.reason)).await?,
+        lifecycle.stop(req.mode, by.with_reason(req.reason)).await?,
     ))
 }
 
 pub async fn reconfig(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(lifecycle): State<Lifecycle>,
+    by: RequestedBy,
     OptionalJson(req): OptionalJson<OperationRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(
-        lifecycle::reconfig(&state, requester(&headers, req.reason)).await?,
-    ))
+    Ok(Json(lifecycle.reconfig(by.with_reason(req.reason)).await?))
 }

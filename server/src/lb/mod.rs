@@ -8,8 +8,8 @@
 //! attaching worker ([`attach_log`]), and that peer is the load balancer's end of the connection.
 //!
 //! Implementations: [`NoopHook`] (kind `none`), [`haproxy::HaproxyHook`] (HAProxy runtime API) and
-//! [`relay::Relay`] (the agent relays the worker port itself). [`build`] picks one from the
-//! `[load_balancer]` settings of `docs/agent-config.md`.
+//! [`relay::Relay`] (the agent relays the worker port itself). [`build`] makes one from the
+//! [`LbConfig`] parsed, once, from the `[load_balancer]` settings of `docs/agent-config.md`.
 
 pub mod attach_log;
 mod config;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 pub use attach_log::WorkerAttach;
-pub use config::{HaproxySocket, LbConfig, LbSettings};
+pub use config::{HaproxySocket, LbConfig, LbConfigError, LbSettings};
 
 /// Whether the load balancer sends new worker connections to this master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,8 +54,6 @@ pub enum LbError {
         "no load-balancer hook configured (set [load_balancer] kind = \"haproxy\" or \"relay\")"
     )]
     NotConfigured,
-    #[error("bad setting `{key}`: {message}")]
-    Config { key: String, message: String },
     #[error("{what}: {source}")]
     Io {
         what: String,

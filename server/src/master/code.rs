@@ -6,12 +6,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use bbctl_api::ErrorCode;
-
+use super::MasterRuntime;
 use crate::db::configs::{self, ActiveRow, VersionRow};
-use crate::error::{AppError, AppResult};
-use crate::state::AppState;
+use crate::db::{Db, DbError};
 
 /// Why a `buildbot` given with a configuration version cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -26,10 +25,19 @@ pub enum CodeError {
     NoVersion(PathBuf),
 }
 
-impl From<CodeError> for AppError {
-    fn from(e: CodeError) -> Self {
-        AppError::new(ErrorCode::OperationFailed, e.to_string())
-    }
+/// Switching the executable of a running master is refused: new code needs a restart, and the
+/// master would otherwise be reported with code it does not run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error(
+    "the master runs {} (pid {pid}); this version runs with {}: stop the master before \
+     activating it (new code needs a restart)",
+    active.display(),
+    wanted.display()
+)]
+pub struct SwitchRefused {
+    pub pid: u32,
+    pub active: PathBuf,
+    pub wanted: PathBuf,
 }
 
 /// A venv directory → its `bin/buildbot`; an executable → itself. Checks that the result is an
@@ -51,46 +59,82 @@ pub fn resolve_path(spec: &str) -> Result<PathBuf, CodeError> {
     Ok(exe)
 }
 
-/// [`resolve_path`], then `buildbot --version` must report a version.
-pub async fn resolve(state: &AppState, spec: &str) -> Result<PathBuf, CodeError> {
-    let exe = resolve_path(spec)?;
-    match state.master().versions.get(&exe).await {
-        Some(_) => Ok(exe),
-        None => Err(CodeError::NoVersion(exe)),
+/// Which executable the master runs: the agent's `master.buildbot` unless a version or an
+/// activation recorded another. Cheap to clone.
+#[derive(Clone)]
+pub struct Code {
+    default: PathBuf,
+    db: Db,
+    runtime: Arc<MasterRuntime>,
+}
+
+impl Code {
+    /// `default` is `master.buildbot`; `runtime` caches `buildbot --version` per executable.
+    pub fn new(default: PathBuf, db: Db, runtime: Arc<MasterRuntime>) -> Self {
+        Code {
+            default,
+            db,
+            runtime,
+        }
+    }
+
+    /// [`resolve_path`], then `buildbot --version` must report a version.
+    pub async fn resolve(&self, spec: &str) -> Result<PathBuf, CodeError> {
+        let exe = resolve_path(spec)?;
+        match self.runtime.versions.get(&exe).await {
+            Some(_) => Ok(exe),
+            None => Err(CodeError::NoVersion(exe)),
+        }
+    }
+
+    /// A recorded executable, or the agent's `master.buildbot` when none is.
+    pub fn or_default(&self, recorded: Option<&str>) -> PathBuf {
+        recorded.map_or_else(|| self.default.clone(), PathBuf::from)
+    }
+
+    /// The executable a staged version runs with.
+    pub fn of_version(&self, row: &VersionRow) -> PathBuf {
+        self.or_default(row.buildbot.as_deref())
+    }
+
+    /// The master's executable now: the one of the last activation, else the agent's default.
+    pub async fn active(&self) -> Result<PathBuf, DbError> {
+        let last = self.db.run(configs::active).await?;
+        Ok(self.after(last.as_ref()))
+    }
+
+    /// [`Code::active`], with the last activation already read.
+    pub fn after(&self, last: Option<&ActiveRow>) -> PathBuf {
+        self.or_default(last.and_then(|a| a.buildbot.as_deref()))
+    }
+
+    /// Fills the version and schema-head caches of the master's executable. `GET /v1/master`
+    /// reports both, and each costs a run of the install's Python the first time (more than
+    /// 5 s, a client's default timeout, on a loaded host): the agent warms them at its start
+    /// so that its first answer is as quick as the next ones.
+    pub async fn warm(&self) {
+        let Ok(exe) = self.active().await else {
+            return;
+        };
+        tokio::join!(
+            self.runtime.versions.get(&exe),
+            self.runtime.schemas.get(&exe)
+        );
     }
 }
 
-/// A recorded executable, or the agent's `master.buildbot` when none is.
-pub fn or_default(state: &AppState, recorded: Option<&str>) -> PathBuf {
-    recorded.map_or_else(|| state.config().master.buildbot.clone(), PathBuf::from)
-}
-
-/// The executable a staged version runs with.
-pub fn of_version(state: &AppState, row: &VersionRow) -> PathBuf {
-    or_default(state, row.buildbot.as_deref())
-}
-
-/// The master's executable now: the one of the last activation, else the agent's default.
-pub async fn active_executable(state: &AppState) -> AppResult<PathBuf> {
-    let last = state.db().run(configs::active).await?;
-    Ok(executable_after(state, last.as_ref()))
-}
-
-/// [`active_executable`], with the last activation already read.
-pub fn executable_after(state: &AppState, last: Option<&ActiveRow>) -> PathBuf {
-    or_default(state, last.and_then(|a| a.buildbot.as_deref()))
-}
-
-/// Refuses (409) to switch the executable of a running master: new code needs a restart, and the
-/// master would otherwise be reported with code it does not run.
-pub fn check_switch(running_pid: Option<u32>, active: &Path, wanted: &Path) -> AppResult<()> {
+/// Refuses to switch the executable of a running master.
+pub fn check_switch(
+    running_pid: Option<u32>,
+    active: &Path,
+    wanted: &Path,
+) -> Result<(), SwitchRefused> {
     match running_pid {
-        Some(pid) if active != wanted => Err(AppError::conflict(format!(
-            "the master runs {} (pid {pid}); this version runs with {}: stop the master before \
-             activating it (new code needs a restart)",
-            active.display(),
-            wanted.display()
-        ))),
+        Some(pid) if active != wanted => Err(SwitchRefused {
+            pid,
+            active: active.to_path_buf(),
+            wanted: wanted.to_path_buf(),
+        }),
         _ => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
-//! The master this agent owns: its process, its log, its lifecycle operations, and what the
-//! agent remembers about it between requests (transient phase, Buildbot master id, version),
-//! and which Buildbot executable it runs.
+//! The master this agent owns: its process, its log, its lifecycle operations (the
+//! [`lifecycle::Lifecycle`] service), whether it is ready for work (`readiness`), what the agent
+//! remembers about it between requests ([`MasterRuntime`]: transient phase, Buildbot master id,
+//! versions) and which Buildbot executable it runs (`code`).
 
 pub mod code;
 pub mod identity;
@@ -10,6 +11,7 @@ pub mod mq;
 pub mod operation;
 pub mod per_exe;
 pub mod process;
+pub mod readiness;
 pub mod schema;
 pub mod vars;
 pub mod version;
@@ -21,7 +23,7 @@ use bbctl_api::MasterState;
 /// In-memory runtime state of the master; the durable part is in the state DB.
 #[derive(Default)]
 pub struct MasterRuntime {
-    /// Held for the whole of a lifecycle operation: one at a time.
+    /// Held for the whole of a lifecycle operation (`operation::Operations`): one at a time.
     pub op_lock: Arc<tokio::sync::Mutex<()>>,
     /// `Starting` / `Stopping` while such an operation runs.
     phase: Mutex<Option<MasterState>>,

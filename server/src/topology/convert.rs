@@ -2,7 +2,7 @@
 
 use bbctl_api::{BuildInfo, BuildRequestInfo, FleetMaster, WorkerInfo};
 
-use super::snapshot::Snapshot;
+use crate::buildbot::Snapshot;
 use crate::buildbot::{Build, BuildRequest, Master, Worker};
 
 pub fn worker(w: &Worker, snap: &Snapshot) -> WorkerInfo {

@@ -1,177 +1,188 @@
-//! Topology: this master (process, Buildbot identity, config, workers, builds, claimed
-//! requests) and the fleet as it sees it through the shared DB.
+//! Topology: what this master is — its process, its row in Buildbot, its workers, builds and
+//! claimed build requests — and the fleet as it sees it through the shared DB, read from the
+//! master's pid file and Buildbot's REST API and converted into wire types.
 //!
-//! A REST failure does not fail `GET /v1/master`: the process part is still true, and the
-//! failure is listed in `problems`. The narrower endpoints (workers, builds, …) answer 502.
+//! [`Topology`] is the service. It knows nothing of HTTP, and of the drain only what
+//! [`DrainView`] tells it (the drain depends on topology, never the reverse). A REST failure does
+//! not fail [`Topology::master_info`]: the process part is still true, and the failure is listed
+//! in `problems`. The narrower reads (workers, builds, …) fail with [`TopologyError`].
 
 pub mod convert;
-pub mod orphans;
-pub mod snapshot;
+mod info;
+pub mod services;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use bbctl_api::{
-    BuildInfo, BuildRequestInfo, FleetView, MasterInfo, MasterState, ProcessInfo, WorkerInfo,
+    BuildInfo, BuildRequestInfo, DrainPhase, DrainStatus, FleetView, MasterState, ProcessInfo,
+    WorkerInfo,
 };
+use futures_util::future::BoxFuture;
 
-use crate::buildbot::Master;
-use crate::configs;
-use crate::error::{AppError, AppResult};
-use crate::master::{identity, process};
-use crate::state::AppState;
-pub use snapshot::Snapshot;
+pub use crate::buildbot::Snapshot;
+use crate::buildbot::{BuildbotApi, Master, RestError, Worker};
+use crate::master::{MasterRuntime, identity, process};
+pub use info::Running;
 
-/// The process part, from `twistd.pid` and `/proc`.
-pub fn process_info(state: &AppState) -> ProcessInfo {
-    match process::running_pid(&state.config().master.basedir) {
-        Some(pid) => ProcessInfo {
-            running: true,
-            pid: Some(pid),
-            uptime_secs: process::uptime_secs(pid),
-        },
-        None => ProcessInfo {
-            running: false,
-            pid: None,
-            uptime_secs: None,
-        },
-    }
+/// Which master this agent owns and where it is (from `crate::config::AgentConfig`).
+#[derive(Debug, Clone)]
+pub struct ThisMaster {
+    /// The agent's name as operators use it.
+    pub agent: String,
+    /// The master's basedir: its pid file, its log, the suffix of its Buildbot name.
+    pub basedir: PathBuf,
+    /// The master's REST base URL, ending with `/`.
+    pub rest_url: String,
 }
 
-/// The agent's view of the master's state from the process and its Buildbot row.
-pub fn master_state(state: &AppState, running: bool, row: Option<&Master>) -> MasterState {
-    if let Some(phase) = state.master().phase() {
-        return phase;
-    }
-    if let Some(d) = state.drain().snapshot() {
-        if crate::drain::model::holds_master(d.phase) && running {
-            return MasterState::Draining;
-        }
-        if d.phase == bbctl_api::DrainPhase::Drained && !running {
-            return MasterState::Drained;
-        }
-    }
-    match (running, row) {
-        (false, _) => MasterState::Stopped,
-        (true, Some(m)) if m.active => MasterState::Running,
-        (true, _) => MasterState::Unhealthy,
-    }
+/// The drain's part of this master's picture; implemented by `crate::drain::Drains`.
+pub trait DrainView: Send + Sync {
+    /// The newest drain's last saved status (none before the first drain).
+    fn status(&self) -> Option<DrainStatus>;
+    /// What a drain this agent has no record of left among `workers`, one problem a line.
+    fn leftovers<'a>(&'a self, workers: &'a [Worker]) -> BoxFuture<'a, Vec<String>>;
 }
 
-pub async fn master_info(state: &AppState) -> AppResult<MasterInfo> {
-    let cfg = state.config();
-    let proc = process_info(state);
-    let mut problems = Vec::new();
-    let snap = match Snapshot::fetch(state.rest()).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            if proc.running {
-                problems.push(e.to_string());
+/// Why a read of this master's workers, builds, requests or of the fleet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// Buildbot's REST API did not answer as expected.
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    #[error("this master is not (yet) known to Buildbot; start it first")]
+    NotKnown,
+}
+
+/// The topology service. Cheap to clone.
+#[derive(Clone)]
+pub struct Topology {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    this: ThisMaster,
+    rest: Arc<dyn BuildbotApi>,
+    /// The master's identity cache, lifecycle phase and version caches.
+    runtime: Arc<MasterRuntime>,
+    drain: Arc<dyn DrainView>,
+}
+
+impl Topology {
+    pub fn new(
+        this: ThisMaster,
+        rest: Arc<dyn BuildbotApi>,
+        runtime: Arc<MasterRuntime>,
+        drain: Arc<dyn DrainView>,
+    ) -> Self {
+        Topology {
+            inner: Arc::new(Inner {
+                this,
+                rest,
+                runtime,
+                drain,
+            }),
+        }
+    }
+
+    /// The process part, from `twistd.pid` and `/proc`.
+    pub fn process(&self) -> ProcessInfo {
+        match process::running_pid(&self.inner.this.basedir) {
+            Some(pid) => ProcessInfo {
+                running: true,
+                pid: Some(pid),
+                uptime_secs: process::uptime_secs(pid),
+            },
+            None => ProcessInfo {
+                running: false,
+                pid: None,
+                uptime_secs: None,
+            },
+        }
+    }
+
+    /// The master's state as the agent sees it: a lifecycle operation under way, else what a
+    /// drain did to it, else the process and its Buildbot row (`row`).
+    pub fn master_state(&self, running: bool, row: Option<&Master>) -> MasterState {
+        if let Some(phase) = self.inner.runtime.phase() {
+            return phase;
+        }
+        if let Some(d) = self.inner.drain.status() {
+            if d.phase.holds_master() && running {
+                return MasterState::Draining;
             }
-            None
+            if d.phase == DrainPhase::Drained && !running {
+                return MasterState::Drained;
+            }
         }
-    };
-    let row = snap
-        .as_ref()
-        .and_then(|s| identity::find(&s.masters, &cfg.master.basedir, &state.master().identity))
-        .cloned();
-    if proc.running && crate::master::mq::lost_mq(&cfg.master.basedir) {
-        problems.insert(0, crate::master::mq::LOST_MQ.to_owned());
+        match (running, row) {
+            (false, _) => MasterState::Stopped,
+            (true, Some(m)) if m.active => MasterState::Running,
+            (true, _) => MasterState::Unhealthy,
+        }
     }
-    if proc.running && snap.is_some() && row.is_none() {
-        problems.push("the master is not (yet) listed in /api/v2/masters".into());
+
+    /// This master's row in `masters`, if Buildbot lists it.
+    fn find<'a>(&self, masters: &'a [Master]) -> Option<&'a Master> {
+        identity::find(
+            masters,
+            &self.inner.this.basedir,
+            &self.inner.runtime.identity,
+        )
     }
-    if proc.running && row.as_ref().is_some_and(|m| !m.active) {
-        problems.push("the master process runs but Buildbot shows it inactive".into());
+
+    /// One snapshot and this master's id in it.
+    async fn snapshot_with_id(&self) -> Result<(Snapshot, i64), TopologyError> {
+        let snap = Snapshot::fetch(self.inner.rest.as_ref()).await?;
+        let id = self
+            .find(&snap.masters)
+            .map(|m| m.masterid)
+            .ok_or(TopologyError::NotKnown)?;
+        Ok((snap, id))
     }
-    let (workers, builds, claimed) = match (&snap, &row) {
-        (Some(s), Some(m)) => (
-            convert::workers_of(s, m.masterid),
-            convert::builds_of(s, m.masterid),
-            convert::requests_of(s, m.masterid),
-        ),
-        _ => (Vec::new(), Vec::new(), Vec::new()),
-    };
-    if let Some(s) = &snap {
-        let drain = state.drain().snapshot();
-        let routing = if orphans::needs_routing(drain.as_ref()) {
-            state.drain().lb().routing_state().await.ok()
-        } else {
-            None
-        };
-        problems.extend(orphans::problems(
-            &cfg.name,
-            drain.as_ref(),
-            &s.workers,
-            routing,
-        ));
+
+    /// Workers attached to this master.
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>, TopologyError> {
+        let (snap, id) = self.snapshot_with_id().await?;
+        Ok(convert::workers_of(&snap, id))
     }
-    let last = configs::active::last_activation(state).await?;
-    let config = configs::active::current_after(state, last.as_ref()).await?;
-    let buildbot = crate::master::code::executable_after(state, last.as_ref());
-    Ok(MasterInfo {
-        agent_name: cfg.name.clone(),
-        state: master_state(state, proc.running, row.as_ref()),
-        buildbot_name: row.as_ref().map(|m| m.name.clone()),
-        masterid: row.as_ref().map(|m| m.masterid),
-        active: row.as_ref().map(|m| m.active),
-        last_active: row.as_ref().and_then(|m| m.last_active),
-        basedir: cfg.master.basedir.display().to_string(),
-        rest_url: cfg.master.rest_url.clone(),
-        process: proc,
-        buildbot_version: state.master().versions.get(&buildbot).await,
-        buildbot_db_head: state.master().schemas.get(&buildbot).await,
-        buildbot_executable: Some(buildbot.display().to_string()),
-        config,
-        workers,
-        builds,
-        claimed_requests: claimed,
-        drain: state.drain().snapshot(),
-        problems,
-    })
-}
 
-/// The snapshot and this master's id, or 502/409 when either is unavailable.
-async fn snapshot_with_id(state: &AppState) -> AppResult<(Snapshot, i64)> {
-    let snap = Snapshot::fetch(state.rest()).await?;
-    let id = identity::find(
-        &snap.masters,
-        &state.config().master.basedir,
-        &state.master().identity,
-    )
-    .map(|m| m.masterid)
-    .ok_or_else(|| {
-        AppError::conflict("this master is not (yet) known to Buildbot; start it first")
-    })?;
-    Ok((snap, id))
-}
+    /// Builds running on this master.
+    pub async fn builds(&self) -> Result<Vec<BuildInfo>, TopologyError> {
+        let (snap, id) = self.snapshot_with_id().await?;
+        Ok(convert::builds_of(&snap, id))
+    }
 
-pub async fn workers(state: &AppState) -> AppResult<Vec<WorkerInfo>> {
-    let (snap, id) = snapshot_with_id(state).await?;
-    Ok(convert::workers_of(&snap, id))
-}
+    /// Incomplete build requests this master claimed.
+    pub async fn buildrequests(&self) -> Result<Vec<BuildRequestInfo>, TopologyError> {
+        let (snap, id) = self.snapshot_with_id().await?;
+        Ok(convert::requests_of(&snap, id))
+    }
 
-pub async fn builds(state: &AppState) -> AppResult<Vec<BuildInfo>> {
-    let (snap, id) = snapshot_with_id(state).await?;
-    Ok(convert::builds_of(&snap, id))
-}
-
-pub async fn buildrequests(state: &AppState) -> AppResult<Vec<BuildRequestInfo>> {
-    let (snap, id) = snapshot_with_id(state).await?;
-    Ok(convert::requests_of(&snap, id))
-}
-
-pub async fn fleet(state: &AppState) -> AppResult<FleetView> {
-    let snap = Snapshot::fetch(state.rest()).await?;
-    Ok(FleetView {
-        masters: snap.masters.iter().map(convert::master).collect(),
-        workers: snap
-            .workers
-            .iter()
-            .map(|w| convert::worker(w, &snap))
-            .collect(),
-        builds: snap
-            .builds
-            .iter()
-            .map(|b| convert::build(b, &snap))
-            .collect(),
-        unclaimed_requests: snap.requests.iter().filter(|r| !r.claimed).count() as i64,
-    })
+    /// Every master, worker, running build, claimed request and clustered service of the fleet.
+    pub async fn fleet(&self) -> Result<FleetView, TopologyError> {
+        let rest = self.inner.rest.as_ref();
+        let snap = Snapshot::fetch(rest).await?;
+        Ok(FleetView {
+            masters: snap.masters.iter().map(convert::master).collect(),
+            workers: snap
+                .workers
+                .iter()
+                .map(|w| convert::worker(w, &snap))
+                .collect(),
+            builds: snap
+                .builds
+                .iter()
+                .map(|b| convert::build(b, &snap))
+                .collect(),
+            unclaimed_requests: snap.requests.iter().filter(|r| !r.claimed).count() as i64,
+            claimed_requests: snap
+                .requests
+                .iter()
+                .filter(|r| r.claimed)
+                .map(convert::request)
+                .collect(),
+            services: services::fetch(rest).await?,
+        })
+    }
 }

@@ -5,8 +5,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Command, ConnectionState, ReconnectOptions};
 use crate::backoff::Backoff;
-use crate::client::{Client, SubKey};
+use crate::client::Client;
 use crate::error::Error;
+use crate::session::SubKey;
 use crate::types::{EventMessage, Match};
 
 /// One registered subscription and, while a session is open, its key in that session.

@@ -3,8 +3,7 @@
 
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use super::{End, Pending, Session, SubEntry};
-use crate::client::SubKey;
+use super::{End, Pending, Session, SubEntry, SubKey};
 use crate::error::{Error, RouterError};
 use crate::message::{Dict, Message, code};
 use crate::types::{CallResult, EventMessage};

@@ -12,13 +12,14 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod command;
 mod handshake;
 mod inbound;
 
-use crate::client::{Command, Reply, SubKey};
 use crate::error::{Error, Result};
 use crate::message::{Dict, MAX_ID, Message};
 use crate::types::{CallResult, ClientOptions, EventMessage};
+pub(crate) use command::{Command, Reply, SubKey};
 
 /// The WebSocket subprotocol of WAMP v2 with the JSON serializer.
 pub const SUBPROTOCOL: &str = "wamp.2.json";

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::buildbot::{Build, BuildRequest, BuildbotApi, Master, RestResult, Worker};
+use super::{Build, BuildRequest, BuildbotApi, Master, RestResult, Worker};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {

@@ -6,13 +6,9 @@
 
 use bbctl_api::{DrainPhase, DrainStatus};
 
+use super::model::pause_reason;
 use crate::buildbot::Worker;
 use crate::lb::Routing;
-
-/// The pause reason the drain gives (`crate::drain::engine`).
-pub fn drain_pause_reason(agent: &str) -> String {
-    format!("bbctl drain of {agent}")
-}
 
 /// Whether the newest drain accounts for paused workers and stopped routing: it holds the
 /// master, failed holding them, or (for routing) drained the master on purpose.
@@ -38,7 +34,7 @@ pub fn problems(
     let (pauses_known, routing_known) = accounted(drain);
     let mut out = Vec::new();
     if !pauses_known {
-        let reason = drain_pause_reason(agent);
+        let reason = pause_reason(agent);
         let left: Vec<&str> = workers
             .iter()
             .filter(|w| w.paused && w.pause_reason.as_deref() == Some(reason.as_str()))

@@ -1,0 +1,177 @@
+//! The drain's API operations: start (idempotent), status, cancel. Start and cancel each run to
+//! the end in a task of their own, so a client that hangs up mid-request (a `bbctl` killed
+//! during the call) can leave neither a drain persisted but never driven nor a cancel half done.
+
+use bbctl_api::{DrainPhase, DrainRequest, DrainStatus};
+
+use super::ctx::Ctx;
+use super::engine;
+use super::env::{DrainEnv, RealEnv};
+use super::model::{Drain, DrainState};
+use super::{DrainError, Drains};
+use crate::db::{drains, now};
+use crate::master::process;
+
+impl Drains {
+    /// Starts a drain (`true`), or returns the one that already holds the master (`false`).
+    /// `header_actor` is who asked, when the request does not say.
+    pub async fn start(
+        &self,
+        req: DrainRequest,
+        header_actor: Option<String>,
+    ) -> Result<(bool, DrainStatus), DrainError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.start_now(req, header_actor).await }).await?
+    }
+
+    /// The newest drain, if any ever ran here.
+    pub async fn status(&self) -> Result<Option<DrainStatus>, DrainError> {
+        let mut slot = self.inner.current.lock().await;
+        self.load(&mut slot).await?;
+        Ok(slot.as_ref().map(Drain::status))
+    }
+
+    /// Returns the master to full service: unpauses what the drain paused, routes again.
+    pub async fn cancel(&self) -> Result<DrainStatus, DrainError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.cancel_now().await }).await?
+    }
+
+    async fn start_now(
+        &self,
+        req: DrainRequest,
+        header_actor: Option<String>,
+    ) -> Result<(bool, DrainStatus), DrainError> {
+        let mut slot = self.inner.current.lock().await;
+        self.load(&mut slot).await?;
+        if let Some(d) = slot.as_ref()
+            && d.phase.holds_master()
+        {
+            return Ok((false, d.status()));
+        }
+        self.check_can_start(slot.as_ref(), &req)?;
+        let masterid = self
+            .env()
+            .masterid()
+            .await
+            .map_err(DrainError::MasterUnknown)?;
+        let started_at = now();
+        let state = DrainState {
+            masterid,
+            deadline_at: req.deadline_secs.map(|s| started_at + s),
+            requested_by: req.requested_by.clone().or(header_actor),
+            ..DrainState::default()
+        };
+        let request_json = serde_json::to_string(&req)?;
+        let state_json = serde_json::to_string(&state)?;
+        let phase = DrainPhase::Draining.as_str();
+        let id = self
+            .inner
+            .db
+            .run(move |c| drains::insert(c, phase, &request_json, &state_json, started_at))
+            .await?;
+        let d = Drain {
+            id,
+            phase: DrainPhase::Draining,
+            request: req,
+            state,
+            started_at,
+            finished_at: None,
+        };
+        self.save(&d, vec![start_note(&d)]).await?;
+        let status = d.status();
+        *slot = Some(d);
+        drop(slot);
+        self.spawn_loop();
+        Ok((true, status))
+    }
+
+    /// Refuses a drain that could not run: a failed one still holds the master, a bad
+    /// deadline, no hook to hand workers off with, no master.
+    fn check_can_start(&self, last: Option<&Drain>, req: &DrainRequest) -> Result<(), DrainError> {
+        if let Some(d) = last
+            && d.phase == DrainPhase::Failed
+            && (d.state.routing_stopped || !d.state.paused_by_drain.is_empty())
+        {
+            return Err(DrainError::FailedHoldsMaster { id: d.id });
+        }
+        if let Some(secs) = req.deadline_secs
+            && !(secs.is_finite() && secs >= 0.0)
+        {
+            return Err(DrainError::BadDeadline);
+        }
+        if self.lb().kind() == "none" {
+            return Err(DrainError::NoHook);
+        }
+        if process::running_pid(&self.inner.this.basedir).is_none() {
+            return Err(DrainError::MasterNotRunning);
+        }
+        Ok(())
+    }
+
+    async fn cancel_now(&self) -> Result<DrainStatus, DrainError> {
+        let mut slot = self.inner.current.lock().await;
+        self.load(&mut slot).await?;
+        let Some(d) = slot.as_mut() else {
+            return Err(DrainError::NoDrain);
+        };
+        if !d.phase.is_cancellable() {
+            return Err(DrainError::NotCancellable {
+                phase: d.phase.as_str(),
+                detail: if d.phase == DrainPhase::Stopping {
+                    " (the master is being stopped)"
+                } else {
+                    ""
+                },
+            });
+        }
+        self.set_task(None);
+        self.run_cancel(d).await?;
+        Ok(d.status())
+    }
+
+    /// Undoes what `d` changed and saves what was undone, even when a step failed.
+    pub(super) async fn run_cancel(&self, d: &mut Drain) -> Result<(), DrainError> {
+        let env = self.env();
+        let lb = self.lb();
+        let ctx = Ctx {
+            env: &env,
+            lb: lb.as_ref(),
+            agent: &self.inner.this.agent,
+        };
+        let mut notes = Vec::new();
+        let result = engine::cancel(d, &ctx, now(), &mut notes).await;
+        self.save(d, notes).await?;
+        result.map_err(DrainError::CancelIncomplete)
+    }
+
+    /// The real environment a drain acts on.
+    pub(super) fn env(&self) -> RealEnv {
+        RealEnv::new(
+            self.inner.this.clone(),
+            self.inner.rest.clone(),
+            self.inner.runtime.clone(),
+            self.inner.lifecycle.clone(),
+        )
+    }
+}
+
+/// The first step of a drain, as its history tells it.
+fn start_note(d: &Drain) -> String {
+    let mut note = format!("drain started (masterid {}", d.state.masterid);
+    if let Some(r) = &d.request.reason {
+        note.push_str(&format!(", reason: {r}"));
+    }
+    if let Some(t) = d.request.deadline_secs {
+        note.push_str(&format!(
+            ", deadline in {t} s, {}",
+            if d.request.force_after_deadline {
+                "then running builds are re-queued"
+            } else {
+                "then the drain stops"
+            }
+        ));
+    }
+    note.push(')');
+    note
+}
