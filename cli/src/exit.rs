@@ -3,6 +3,10 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use bbctl_api::ErrorCode;
+
+use crate::client::{ApiError, CaFileError};
+
 /// The documented exit codes (see `bbctl --help`, docs/cli.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
@@ -38,6 +42,26 @@ impl Exit {
         } else {
             self
         }
+    }
+}
+
+/// An agent's error as an exit code: unreachable → 3, refused (the envelope's `conflict`
+/// code) → 5, everything else → 1. The client classifies; this is the one place that maps.
+impl From<&ApiError> for Exit {
+    fn from(err: &ApiError) -> Exit {
+        if err.is_unreachable() {
+            Exit::Partial
+        } else if err.is(ErrorCode::Conflict) {
+            Exit::Refused
+        } else {
+            Exit::Failed
+        }
+    }
+}
+
+impl From<&CaFileError> for Exit {
+    fn from(_: &CaFileError) -> Exit {
+        Exit::Usage
     }
 }
 
@@ -85,20 +109,6 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// The exit code for an error that reached `main`: the first [`Failure`] or agent error in its
-/// chain decides; anything else is an operation failure.
-pub fn exit_for(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
-        if let Some(failure) = cause.downcast_ref::<Failure>() {
-            return failure.exit;
-        }
-        if let Some(api) = cause.downcast_ref::<crate::client::ApiError>() {
-            return api.exit();
-        }
-    }
-    Exit::Failed
-}
-
 /// Whether the error is a closed stdout pipe (`bbctl … | head`), which ends the program quietly.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -111,6 +121,24 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::Exit;
+    use crate::client::ApiError;
+
+    #[test]
+    fn agent_errors_map_by_their_code() {
+        let exit = |status: u16, body: &[u8]| Exit::from(&ApiError::from_answer("m", status, body));
+        let conflict = br#"{"error":{"code":"conflict","message":"master is already running"}}"#;
+        assert_eq!(exit(409, conflict), Exit::Refused);
+        // The code decides, not the HTTP status that carried it.
+        assert_eq!(exit(400, conflict), Exit::Refused);
+        let unauthorized = br#"{"error":{"code":"unauthorized","message":"bad token"}}"#;
+        assert_eq!(exit(401, unauthorized), Exit::Failed);
+        assert_eq!(exit(500, b"<html>oops</html>"), Exit::Failed);
+        let refused = ApiError::Unreachable {
+            agent: "m2".into(),
+            detail: "connection refused".into(),
+        };
+        assert_eq!(Exit::from(&refused), Exit::Partial);
+    }
 
     #[test]
     fn worst_prefers_failure_over_partial() {

@@ -10,6 +10,7 @@ mod commands;
 pub mod ctx;
 pub mod exit;
 pub mod inventory;
+pub mod operator;
 pub mod output;
 mod prompt;
 pub mod report;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use crate::cli::Cli;
 use crate::ctx::{Ctx, Terminal};
-use crate::exit::{Exit, exit_for, is_broken_pipe};
+use crate::exit::{Exit, Failure, is_broken_pipe};
 use crate::inventory::{Inventory, Source};
 use crate::report::Outcome;
 
@@ -107,4 +108,21 @@ fn print_details(details: &serde_json::Value) {
         }
         other => eprintln!("  {other}"),
     }
+}
+
+/// The exit code for an error that reached `main`: the first [`Failure`] or agent error in its
+/// chain decides; anything else is an operation failure.
+fn exit_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if let Some(failure) = cause.downcast_ref::<Failure>() {
+            return failure.exit;
+        }
+        if let Some(api) = cause.downcast_ref::<client::ApiError>() {
+            return Exit::from(api);
+        }
+        if let Some(ca) = cause.downcast_ref::<client::CaFileError>() {
+            return Exit::from(ca);
+        }
+    }
+    Exit::Failed
 }

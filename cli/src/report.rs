@@ -4,6 +4,8 @@
 //! `docs/cli.md`); the integration tests deserialize the output into them. Add fields freely;
 //! rename or remove none.
 
+pub mod upgrade;
+
 use bbctl_api::{BuildInfo, DrainStatus, Event, MasterInfo, OperationResult, WorkerInfo};
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +145,10 @@ pub enum Report {
     Drain(Box<DrainRow>),
     Operation(Box<OperationRow>),
     Events(Vec<Event>),
+    /// `upgrade status`: one upgrade's journal (the journal document in JSON).
+    Upgrade(Box<upgrade::Journal>),
+    /// `upgrade history`: every upgrade's journal, newest first.
+    Upgrades(Vec<upgrade::Journal>),
     /// Raw text for stdout whatever the format (completion scripts, the man page).
     Text(String),
     /// Everything was already written while the command ran (`events --follow`).

@@ -1,39 +1,83 @@
 //! The one place that turns a connection failure or an agent's error envelope into a typed error.
 
 use bbctl_api::{ErrorCode, ErrorEnvelope};
-
-use crate::exit::Exit;
+use serde::de::DeserializeOwned;
 
 /// What went wrong talking to one agent. `Display` starts with the agent's name, so `main`
-/// prints `error: <agent>: <message>` with the agent's message verbatim.
-#[derive(Debug, thiserror::Error)]
+/// prints `error: <agent>: <message>` with the agent's message verbatim; [`ApiError::reason`] is
+/// the same without the name. An agent's own error is classified by its envelope's
+/// [`ErrorCode`] (the contract), never by the HTTP status or the message text.
+#[derive(Debug)]
 pub enum ApiError {
-    #[error("{agent}: unreachable ({detail})")]
-    Unreachable { agent: String, detail: String },
-    #[error("{agent}: no answer within {secs}s")]
-    Timeout { agent: String, secs: f64 },
-    #[error("{agent}: token rejected by agent {agent}: {message}")]
-    Unauthorized { agent: String, message: String },
-    #[error("{agent}: {message}")]
+    Unreachable {
+        agent: String,
+        detail: String,
+    },
+    Timeout {
+        agent: String,
+        secs: f64,
+    },
+    Unauthorized {
+        agent: String,
+        message: String,
+    },
     Agent {
         agent: String,
-        status: u16,
-        code: Option<ErrorCode>,
+        code: ErrorCode,
         message: String,
         details: Option<serde_json::Value>,
     },
-    #[error("{agent}: unexpected answer: {detail}")]
-    Protocol { agent: String, detail: String },
+    Protocol {
+        agent: String,
+        detail: String,
+    },
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.agent(), self.reason())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl ApiError {
-    /// The exit code this error maps to: unreachable → 3, conflict → 5, everything else → 1.
-    pub fn exit(&self) -> Exit {
+    /// The agent this error is about (its inventory name).
+    pub fn agent(&self) -> &str {
         match self {
-            ApiError::Unreachable { .. } | ApiError::Timeout { .. } => Exit::Partial,
-            ApiError::Agent { status: 409, .. } => Exit::Refused,
-            _ => Exit::Failed,
+            ApiError::Unreachable { agent, .. }
+            | ApiError::Timeout { agent, .. }
+            | ApiError::Unauthorized { agent, .. }
+            | ApiError::Agent { agent, .. }
+            | ApiError::Protocol { agent, .. } => agent,
         }
+    }
+
+    /// What went wrong, without the agent's name (for table cells and step messages).
+    pub fn reason(&self) -> String {
+        match self {
+            ApiError::Unreachable { detail, .. } => format!("unreachable ({detail})"),
+            ApiError::Timeout { secs, .. } => format!("no answer within {secs}s"),
+            ApiError::Unauthorized { agent, message } => {
+                format!("token rejected by agent {agent}: {message}")
+            }
+            ApiError::Agent { message, .. } => message.clone(),
+            ApiError::Protocol { detail, .. } => format!("unexpected answer: {detail}"),
+        }
+    }
+
+    /// The envelope's code, when the agent answered with its own error.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ApiError::Agent { code, .. } => Some(*code),
+            ApiError::Unauthorized { .. } => Some(ErrorCode::Unauthorized),
+            _ => None,
+        }
+    }
+
+    /// Whether the agent answered with its own error of this code.
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.code() == Some(code)
     }
 
     /// Whether the agent could not be reached at all (as opposed to answering with an error).
@@ -58,11 +102,25 @@ impl ApiError {
         }
     }
 
-    /// A short description without the agent's name, for table cells.
-    pub fn short(&self) -> String {
-        let full = self.to_string();
-        full.split_once(": ")
-            .map_or(full.clone(), |(_, rest)| rest.to_string())
+    /// The details as the wire type the endpoint documents for them (e.g. the fleet lease's
+    /// `Lease` in a conflict); `None` when absent or of another shape.
+    pub fn details_as<T: DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_value(self.details()?.clone()).ok()
+    }
+
+    /// The log lines an agent attached to its error (`details.log_lines` of a failed operation,
+    /// `details.output` of a failed check); empty when none.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.details()
+            .and_then(|d| d.get("log_lines").or_else(|| d.get("output")))
+            .and_then(|v| v.as_array())
+            .map(|lines| {
+                lines
+                    .iter()
+                    .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Classifies a transport error from reqwest.
@@ -111,7 +169,7 @@ impl ApiError {
             };
         };
         let body = envelope.error;
-        if status == 401 || body.code == ErrorCode::Unauthorized {
+        if body.code == ErrorCode::Unauthorized {
             return ApiError::Unauthorized {
                 agent,
                 message: body.message,
@@ -119,8 +177,7 @@ impl ApiError {
         }
         ApiError::Agent {
             agent,
-            status,
-            code: Some(body.code),
+            code: body.code,
             message: body.message,
             details: body.details,
         }
@@ -130,23 +187,26 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::ApiError;
-    use crate::exit::Exit;
+    use bbctl_api::ErrorCode;
 
     #[test]
-    fn envelope_maps_to_exit_codes_and_keeps_message_verbatim() {
+    fn envelope_is_classified_by_its_code_and_keeps_message_verbatim() {
         let conflict = br#"{"error":{"code":"conflict","message":"master is already running"}}"#;
         let err = ApiError::from_answer("master-1", 409, conflict);
-        assert_eq!(err.exit(), Exit::Refused);
         assert_eq!(err.to_string(), "master-1: master is already running");
+        assert_eq!(err.reason(), "master is already running");
+        assert!(err.is(ErrorCode::Conflict));
+        // The code decides, not the HTTP status that carried it.
+        let odd = br#"{"error":{"code":"conflict","message":"held","details":{"x":1}}}"#;
+        assert!(ApiError::from_answer("m", 400, odd).is(ErrorCode::Conflict));
 
         let unauthorized = br#"{"error":{"code":"unauthorized","message":"bad token"}}"#;
         let err = ApiError::from_answer("master-2", 401, unauthorized);
-        assert_eq!(err.exit(), Exit::Failed);
         assert!(err.to_string().contains("token rejected by agent master-2"));
+        assert_eq!(err.reason(), "token rejected by agent master-2: bad token");
 
         let garbage = ApiError::from_answer("m", 500, b"<html>oops</html>");
         assert!(matches!(garbage, ApiError::Protocol { .. }));
-        assert_eq!(garbage.exit(), Exit::Failed);
     }
 
     #[test]
@@ -163,8 +223,7 @@ mod tests {
         assert_eq!(timeout.unreachable_agent(), Some("m3"));
         let answered = ApiError::Agent {
             agent: "m2".into(),
-            status: 503,
-            code: None,
+            code: ErrorCode::Upstream,
             message: "busy".into(),
             details: None,
         };

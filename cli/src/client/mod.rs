@@ -1,5 +1,7 @@
 //! The one HTTP client for the agent API: built once (user agent, API version header,
-//! timeouts), one method per endpoint, errors classified in [`error`].
+//! timeouts), one method per endpoint, errors classified in [`error`]. Every call that changes
+//! something says who asks (`X-Bbctl-Requested-By`, [`crate::operator`]), for the agent's
+//! operations and audit log.
 
 mod error;
 mod sse;
@@ -36,8 +38,10 @@ pub fn http_client_with_ca(ca_file: Option<&std::path::Path>) -> anyhow::Result<
     use anyhow::Context as _;
     let mut builder = reqwest::Client::builder();
     if let Some(path) = ca_file {
-        let usage =
-            |why: String| crate::exit::Failure::usage(format!("CA file {}: {why}", path.display()));
+        let usage = |why: String| CaFileError {
+            path: path.to_path_buf(),
+            why,
+        };
         let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read: {e}")))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| usage(format!("not PEM certificates: {e}")))?;
@@ -61,6 +65,20 @@ pub fn http_client_with_ca(ca_file: Option<&std::path::Path>) -> anyhow::Result<
         .pool_max_idle_per_host(0)
         .build()
         .context("failed to build the HTTP client")
+}
+
+/// A CA file (`--ca-file`, `$BBCTL_CA_FILE`, `ca_file`) that cannot be used: a usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("CA file {}: {why}", path.display())]
+pub struct CaFileError {
+    pub path: std::path::PathBuf,
+    pub why: String,
+}
+
+/// The operator as the `X-Bbctl-Requested-By` header says it ([`crate::operator`]); `None` when
+/// the name cannot be a header value (then the agent records no actor, as before).
+fn requested_by_header() -> Option<reqwest::header::HeaderValue> {
+    reqwest::header::HeaderValue::from_str(crate::operator::requested_by()).ok()
 }
 
 /// A client bound to one agent.
@@ -282,11 +300,15 @@ impl AgentClient {
         body: Option<&B>,
     ) -> Result<T, ApiError> {
         let secs = self.timeout.as_secs_f64();
+        let mutating = method != reqwest::Method::GET;
         let mut request = self
             .http
             .request(method, self.endpoint(path)?)
             .bearer_auth(self.token.expose())
             .timeout(self.timeout);
+        if mutating && let Some(who) = requested_by_header() {
+            request = request.header(bbctl_api::REQUESTED_BY_HEADER, who);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -303,5 +325,58 @@ impl AgentClient {
             agent: self.name.clone(),
             detail: format!("{path}: {err}"),
         })
+    }
+}
+
+/// A client of an in-process agent serving `app` on a free loopback port, named `m1` (unit
+/// tests of what the CLI does with an agent's answers).
+#[cfg(test)]
+pub(crate) async fn test_agent(app: axum::Router) -> AgentClient {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    AgentClient::new(
+        reqwest::Client::new(),
+        "m1".into(),
+        url.parse().unwrap(),
+        crate::secret::Secret::new("t"),
+        std::time::Duration::from_secs(5),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AgentClient;
+
+    /// An agent that answers every call with the `X-Bbctl-Requested-By` header it got (`null`
+    /// without one).
+    async fn echo_agent() -> AgentClient {
+        use axum::http::HeaderMap;
+        async fn echo(headers: HeaderMap) -> axum::Json<serde_json::Value> {
+            let who = headers
+                .get(bbctl_api::REQUESTED_BY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            axum::Json(serde_json::json!({ "routing": who }))
+        }
+        let app =
+            axum::Router::new().route("/v1/routing/resume", axum::routing::get(echo).post(echo));
+        super::test_agent(app).await
+    }
+
+    #[tokio::test]
+    async fn a_call_that_changes_something_says_who_asks() {
+        let client = echo_agent().await;
+        let answer = client.routing_resume().await.unwrap();
+        assert_eq!(answer["routing"], crate::operator::requested_by());
+        let read: serde_json::Value = client
+            .call(reqwest::Method::GET, "/v1/routing/resume", None::<&()>)
+            .await
+            .unwrap();
+        assert_eq!(
+            read["routing"],
+            serde_json::Value::Null,
+            "reads carry no actor"
+        );
     }
 }

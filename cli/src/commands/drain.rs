@@ -2,7 +2,7 @@
 //! starts the server-side drains (the agent's `POST /v1/drain` is idempotent, so re-running
 //! re-attaches) and, unless detached, follows them to the end (see [`super::drain_follow`]).
 
-use bbctl_api::{DrainPhase, DrainRequest, LeaseKind};
+use bbctl_api::{DrainPhase, DrainRequest};
 
 use crate::cli::{DrainAction, DrainArgs};
 use crate::ctx::Ctx;
@@ -21,7 +21,7 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         deadline_secs: args.deadline.map(|d| d.as_secs_f64()),
         force_after_deadline: args.force_after_deadline,
         reason: args.reason.clone(),
-        requested_by: Some(requested_by()),
+        requested_by: Some(crate::operator::requested_by().to_string()),
     };
     let started = futures_util::future::join_all(clients.iter().map(|client| {
         let request = &request;
@@ -43,7 +43,7 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
                 followed.push(client);
             }
             Err(err) => {
-                outcome.exit = outcome.exit.worst(err.exit());
+                outcome.exit = outcome.exit.worst(Exit::from(&err));
                 outcome.warnings.push(format!("error: {err}"));
             }
         }
@@ -61,21 +61,17 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 }
 
 /// Refuses (exit 5) while an upgrade holds the fleet lease: the upgrade drains and starts masters
-/// itself, and a drain of its own would fight it. The lease lives on the coordinator agent,
-/// found as `bbctl upgrade` finds it. An unreachable coordinator is only a warning (returned).
+/// itself, and a drain of its own would fight it. An unreachable coordinator is only a warning
+/// (returned).
 async fn refuse_during_upgrade(ctx: &Ctx) -> anyhow::Result<Option<String>> {
-    let Ok(coordinator) = super::upgrade::coordinator(ctx) else {
-        return Ok(None);
-    };
-    match coordinator.lease_get().await {
-        Ok(lease) if lease.kind == LeaseKind::Upgrade => Err(Failure::refused(format!(
+    match super::upgrade::lease::held_by_upgrade(ctx).await {
+        Ok(Some(lease)) => Err(Failure::refused(format!(
             "refusing to drain: an upgrade holds the fleet lease ({}: {}); follow it with \
              `bbctl upgrade status`, or wait for it to end",
             lease.holder, lease.reason
         ))
         .into()),
-        Ok(_) => Ok(None),
-        Err(crate::client::ApiError::Agent { status: 404, .. }) => Ok(None),
+        Ok(None) => Ok(None),
         Err(err) => Ok(Some(format!(
             "warning: cannot check the fleet lease (is an upgrade running?): {err}"
         ))),
@@ -89,18 +85,4 @@ pub fn phase_exit(phase: DrainPhase) -> Exit {
         DrainPhase::DeadlinePassed => Exit::DeadlinePassed,
         DrainPhase::Cancelled | DrainPhase::Failed => Exit::Failed,
     }
-}
-
-/// `user@host` of the operator, for the agent's audit log.
-fn requested_by() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
 }

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use bbctl_api::DrainPhase;
 use futures_util::StreamExt;
 
 use crate::client::AgentClient;
@@ -17,17 +16,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// After this many failed polls in a row, a master's drain is no longer followed.
 const MAX_POLL_FAILURES: u32 = 20;
-
-/// Whether a drain has ended (nothing more will change without an operator).
-pub fn finished(phase: DrainPhase) -> bool {
-    matches!(
-        phase,
-        DrainPhase::Drained
-            | DrainPhase::DeadlinePassed
-            | DrainPhase::Cancelled
-            | DrainPhase::Failed
-    )
-}
 
 /// Follows the drains until they end; returns their last known status.
 pub async fn follow(
@@ -48,7 +36,7 @@ pub async fn follow(
     interval.tick().await;
     loop {
         let open: Vec<usize> = (0..rows.len())
-            .filter(|&i| !finished(rows[i].status.phase) && failures[i] < MAX_POLL_FAILURES)
+            .filter(|&i| rows[i].status.phase.is_running() && failures[i] < MAX_POLL_FAILURES)
             .collect();
         if open.is_empty() {
             break;

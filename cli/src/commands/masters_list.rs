@@ -29,7 +29,7 @@ pub fn note_failure(outcome: &mut Outcome, err: &ApiError) {
     let (level, exit) = if err.is_unreachable() {
         ("warning", Exit::Partial)
     } else {
-        ("error", err.exit().worst(Exit::Failed))
+        ("error", Exit::from(err).worst(Exit::Failed))
     };
     outcome.exit = outcome.exit.worst(exit);
     outcome.warnings.push(format!("{level}: {err}"));
@@ -64,7 +64,7 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
             } else {
                 RowState::Error
             };
-            row.error = Some(err.short());
+            row.error = Some(err.reason());
             return row;
         }
     };

@@ -41,6 +41,8 @@ pub fn render(report: &Report, format: OutputFormat, tty: bool) -> anyhow::Resul
             show::handoffs(&mut out, row, style)?;
         }
         (Report::Operation(row), _) => write_table(&mut out, tables::operation(row, style))?,
+        (Report::Upgrade(journal), _) => out.write_all(upgrade::status(journal).as_bytes())?,
+        (Report::Upgrades(journals), _) => out.write_all(upgrade::history(journals).as_bytes())?,
     }
     out.flush()?;
     Ok(())
@@ -55,6 +57,8 @@ fn json(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
         Report::Drains(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
         Report::Drain(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::Operation(row) => serde_json::to_writer_pretty(&mut *out, row)?,
+        Report::Upgrade(journal) => serde_json::to_writer_pretty(&mut *out, journal)?,
+        Report::Upgrades(journals) => serde_json::to_writer_pretty(&mut *out, journals)?,
         Report::Events(_) | Report::Text(_) | Report::Streamed => return Ok(()),
     }
     writeln!(out)?;

@@ -101,12 +101,9 @@ impl DrainProgress {
 
 /// One line about a drain's progress: phase, builds left, workers still attached, handed off.
 pub fn describe(status: &DrainStatus) -> String {
-    let phase = serde_json::to_value(status.phase)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
     let mut text = format!(
-        "{phase}, {} build(s) left, {} worker(s) attached, {} handed off",
+        "{}, {} build(s) left, {} worker(s) attached, {} handed off",
+        status.phase,
         status.builds_running,
         status.workers_attached,
         status.workers_handed_off.len()

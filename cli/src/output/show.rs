@@ -54,13 +54,10 @@ pub fn master(out: &mut impl Write, row: &MasterRow, style: Style) -> std::io::R
     field(out, "Basedir", info.basedir.clone())?;
     field(out, "REST", info.rest_url.clone())?;
     if let Some(drain) = &info.drain {
-        let phase = serde_json::to_value(drain.phase)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string));
         field(
             out,
             "Drain",
-            format!("{} ({} builds left)", opt(phase), drain.builds_running),
+            format!("{} ({} builds left)", drain.phase, drain.builds_running),
         )?;
     }
     for problem in &info.problems {

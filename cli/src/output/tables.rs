@@ -165,13 +165,10 @@ pub fn drains(rows: &[DrainRow], style: Style) -> Table {
     let now = now_secs();
     for row in rows {
         let s = &row.status;
-        let phase = serde_json::to_value(s.phase)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string));
         let elapsed = s.finished_at.unwrap_or(now) - s.started_at;
         let mut cells = vec![
             row.master.clone(),
-            opt(phase),
+            s.phase.to_string(),
             s.builds_running.to_string(),
             s.builds_finished.to_string(),
             s.builds_requeued.to_string(),

@@ -36,6 +36,51 @@ pub enum DrainPhase {
     Failed,
 }
 
+impl DrainPhase {
+    /// The phase's wire name (`deadline_passed`): the one string form, in JSON and in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrainPhase::Draining => "draining",
+            DrainPhase::Stopping => "stopping",
+            DrainPhase::Drained => "drained",
+            DrainPhase::DeadlinePassed => "deadline_passed",
+            DrainPhase::Cancelled => "cancelled",
+            DrainPhase::Failed => "failed",
+        }
+    }
+
+    /// The drain is still at work (draining, or stopping its master); every other phase is an
+    /// end: nothing more changes without an operator.
+    pub fn is_running(self) -> bool {
+        matches!(self, DrainPhase::Draining | DrainPhase::Stopping)
+    }
+
+    /// The drain has ended (see [`DrainPhase::is_running`]).
+    pub fn has_ended(self) -> bool {
+        !self.is_running()
+    }
+
+    /// The drain still holds its master out of service (routing stopped, workers paused): while
+    /// it runs, and after a deadline passed without force.
+    pub fn holds_master(self) -> bool {
+        self.is_running() || self == DrainPhase::DeadlinePassed
+    }
+
+    /// `DELETE /v1/drain` can still restore full service from this phase.
+    pub fn is_cancellable(self) -> bool {
+        matches!(
+            self,
+            DrainPhase::Draining | DrainPhase::DeadlinePassed | DrainPhase::Failed
+        )
+    }
+}
+
+impl std::fmt::Display for DrainPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One worker handed off during a drain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandoffInfo {
@@ -65,4 +110,39 @@ pub struct DrainStatus {
     pub workers_attached: i64,
     pub workers_handed_off: Vec<HandoffInfo>,
     pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DrainPhase;
+
+    const ALL: [DrainPhase; 6] = [
+        DrainPhase::Draining,
+        DrainPhase::Stopping,
+        DrainPhase::Drained,
+        DrainPhase::DeadlinePassed,
+        DrainPhase::Cancelled,
+        DrainPhase::Failed,
+    ];
+
+    #[test]
+    fn the_table_name_is_the_wire_name() {
+        for phase in ALL {
+            let wire = serde_json::to_value(phase).unwrap();
+            assert_eq!(wire, phase.as_str(), "{phase:?}");
+            assert_eq!(phase.to_string(), phase.as_str());
+        }
+    }
+
+    #[test]
+    fn what_each_phase_means() {
+        let running: Vec<_> = ALL.into_iter().filter(|p| p.is_running()).collect();
+        assert_eq!(running, [DrainPhase::Draining, DrainPhase::Stopping]);
+        assert!(ALL.iter().all(|p| p.has_ended() != p.is_running()));
+        assert!(
+            DrainPhase::DeadlinePassed.holds_master() && DrainPhase::DeadlinePassed.has_ended()
+        );
+        assert!(!DrainPhase::Failed.holds_master() && DrainPhase::Failed.is_cancellable());
+        assert!(!DrainPhase::Stopping.is_cancellable() && !DrainPhase::Drained.is_cancellable());
+    }
 }

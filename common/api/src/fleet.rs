@@ -12,6 +12,16 @@ pub enum LeaseKind {
     Drain,
 }
 
+impl LeaseKind {
+    /// The kind's wire name (`upgrade`): the one string form, in JSON and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseKind::Upgrade => "upgrade",
+            LeaseKind::Drain => "drain",
+        }
+    }
+}
+
 /// `PUT /v1/lease`: acquire the fleet lease, or renew it when `holder` already holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,4 +75,16 @@ pub struct UpgradeRecord {
     pub created_at: f64,
     pub updated_at: f64,
     pub doc: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LeaseKind;
+
+    #[test]
+    fn the_kinds_name_is_its_wire_name() {
+        for kind in [LeaseKind::Upgrade, LeaseKind::Drain] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 }

@@ -6,9 +6,16 @@
 //! documented JSON contract (see `docs/api.md` and `server/openapi.yaml`); rename nothing
 //! without bumping [`API_VERSION`].
 //!
-//! Conventions: times are Unix epoch seconds (`i64`), durations are seconds (`f64`), names are
-//! `snake_case`, enums are serialised as lower-case strings, and every request type rejects unknown
-//! fields.
+//! Conventions:
+//! - Times are Unix epoch seconds, in one of two forms by where they come from: a time the agent
+//!   stamps itself (events, drains and handoffs, operations, the lease, journals) is an `f64` with
+//!   sub-second precision, because handoff latencies are measured from them; a time Buildbot
+//!   stamped (`started_at` of a build, `submitted_at` of a request, `last_active` of a master) is
+//!   passed through unchanged as Buildbot's whole-second `i64`. Clients may read every time as a
+//!   float.
+//! - Durations are seconds (`f64`), names are `snake_case`, enums are serialised as lower-case
+//!   `snake_case` strings (one form everywhere: the CLI's tables print the same strings), and
+//!   every request type rejects unknown fields.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +44,11 @@ pub const VARS_FILE_NAME: &str = "bbctl-vars.json";
 /// The environment variable that carries the absolute path of [`VARS_FILE_NAME`] to the master
 /// process (and to `checkconfig`).
 pub const VARS_FILE_ENV: &str = "BBCTL_VARS_FILE";
+
+/// The optional request header that says who asks (`user@host`): the agent records it in its
+/// operations and audit log, and a drain without `requested_by` takes it. `bbctl` sends it on
+/// every call that changes something.
+pub const REQUESTED_BY_HEADER: &str = "x-bbctl-requested-by";
 
 /// `GET /v1/version`: who answers and which API it speaks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -48,7 +48,8 @@ pub struct MasterInfo {
     pub state: MasterState,
     /// The Buildbot master name (`hostname:basedir`), once known from the REST API.
     pub buildbot_name: Option<String>,
-    /// The Buildbot master id, once known.
+    /// The Buildbot master id, once known. It never changes for a basedir, so it stays known
+    /// while the master's REST API is down (`active` and `last_active` do not).
     pub masterid: Option<i64>,
     /// The `active` flag in `/api/v2/masters`.
     pub active: Option<bool>,
@@ -145,4 +146,28 @@ pub struct FleetView {
     pub workers: Vec<WorkerInfo>,
     pub builds: Vec<BuildInfo>,
     pub unclaimed_requests: i64,
+    /// Incomplete build requests claimed by a master (any master of the fleet).
+    pub claimed_requests: Vec<BuildRequestInfo>,
+    /// Buildbot's clustered services (schedulers and change sources) and who owns each.
+    pub services: Vec<ClusteredService>,
+}
+
+/// Which kind of clustered service a [`ClusteredService`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    Scheduler,
+    ChangeSource,
+}
+
+/// A scheduler or change source: Buildbot runs each on exactly one active master, claimed at
+/// that master's start and on its 5-minute activity poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusteredService {
+    pub kind: ServiceKind,
+    pub name: String,
+    /// The owning master's id; `None` while no active master owns it.
+    pub masterid: Option<i64>,
+    /// The owning master's Buildbot name.
+    pub master_name: Option<String>,
 }

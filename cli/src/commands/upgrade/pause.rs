@@ -6,11 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Fail, Runner};
-use crate::exit::Exit;
-
-/// `--pause-timeout`'s default: long enough for an agent (or its host) to be restarted.
-pub const DEFAULT_PAUSE_SECS: f64 = 900.0;
+use super::error::UpgradeError;
+use crate::client::AgentClient;
+use crate::output::upgrade::Emitter;
 
 /// How often a missing agent is asked whether it answers again.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -34,61 +32,57 @@ impl PauseBudget {
     }
 }
 
-impl Runner<'_> {
-    /// Announces the pause, then waits until `agent` answers (`GET /v1/version`: any answer,
-    /// even an error status, means it is back) or `until` passes, which stops the upgrade.
-    pub(super) async fn wait_for_agent(
-        &self,
-        upgrade: &str,
-        step: &str,
-        agent: &str,
-        cause: &str,
-        until: Instant,
-    ) -> Result<(), Fail> {
-        let client = self.client(agent).map_err(|f| f.into_fail())?;
-        let left = until.saturating_duration_since(Instant::now());
-        self.emitter.emit(
-            "paused",
-            Some(step),
-            &format!(
-                "upgrade paused: {cause}; waiting up to {} for {agent}'s agent to answer again \
+/// Announces the pause of step `step` of `upgrade`, then waits until `client`'s agent answers
+/// (`GET /v1/version`: any answer, even an error status, means it is back) or `until` passes,
+/// which stops the upgrade.
+pub async fn wait_for_agent(
+    emitter: &Emitter,
+    client: &AgentClient,
+    upgrade: &str,
+    step: &str,
+    cause: &str,
+    until: Instant,
+) -> Result<(), UpgradeError> {
+    let agent = client.name();
+    let left = until.saturating_duration_since(Instant::now());
+    emitter.emit(
+        "paused",
+        Some(step),
+        &format!(
+            "upgrade paused: {cause}; waiting up to {} for {agent}'s agent to answer again \
                  (checking every {}s; Ctrl-C leaves the upgrade resumable with \
                  `bbctl upgrade resume {upgrade}`)",
-                humantime(left),
-                PROBE_INTERVAL.as_secs()
-            ),
-            serde_json::json!({"agent": agent, "cause": cause, "wait_secs": left.as_secs_f64()}),
-        );
-        let started = Instant::now();
-        loop {
-            match client.version().await {
-                Err(err) if err.is_unreachable() => {}
-                _ => {
-                    let waited = started.elapsed();
-                    self.emitter.emit(
-                        "unpaused",
-                        Some(step),
-                        &format!(
-                            "{agent}'s agent answers again after {}; retrying the step",
-                            humantime(waited)
-                        ),
-                        serde_json::json!({"agent": agent, "waited_secs": waited.as_secs_f64()}),
-                    );
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= until {
-                return Err(Fail {
-                    exit: Exit::Partial,
-                    message: format!(
-                        "{agent}'s agent did not answer again within the pause timeout ({cause})"
+            humantime(left),
+            PROBE_INTERVAL.as_secs()
+        ),
+        serde_json::json!({"agent": agent, "cause": cause, "wait_secs": left.as_secs_f64()}),
+    );
+    let started = Instant::now();
+    loop {
+        match client.version().await {
+            Err(err) if err.is_unreachable() => {}
+            _ => {
+                let waited = started.elapsed();
+                emitter.emit(
+                    "unpaused",
+                    Some(step),
+                    &format!(
+                        "{agent}'s agent answers again after {}; retrying the step",
+                        humantime(waited)
                     ),
-                    lines: vec![],
-                });
+                    serde_json::json!({"agent": agent, "waited_secs": waited.as_secs_f64()}),
+                );
+                return Ok(());
             }
-            tokio::time::sleep(PROBE_INTERVAL.min(until.saturating_duration_since(Instant::now())))
-                .await;
         }
+        if Instant::now() >= until {
+            return Err(UpgradeError::PauseTimedOut {
+                agent: agent.to_string(),
+                cause: cause.to_string(),
+            });
+        }
+        tokio::time::sleep(PROBE_INTERVAL.min(until.saturating_duration_since(Instant::now())))
+            .await;
     }
 }
 

@@ -1,11 +1,12 @@
-//! Step 1, the plan: from what every slot runs now, which masters are old, which slots run the
-//! new configuration, in which batches, and whether that can keep `--min-serving` masters
-//! serving. Pure data in, data out, so it is unit-tested without agents.
+//! Step 1, the plan: from what every slot runs now ([`Target`]: configuration and Buildbot),
+//! which masters are old, which slots run the new configuration, in which batches, and whether
+//! that can keep `--min-serving` masters serving. Pure data in, data out, so it is unit-tested
+//! without agents. Which steps each strategy then runs is [`super::steps::of`].
 
-use serde::Serialize;
+use bbctl_api::MasterInfo;
 
-use super::journal::{StepKind, StrategyName};
 use crate::cli::Strategy;
+use crate::report::upgrade::{Plan, StrategyName};
 
 /// What the plan needs to know about one slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,75 +17,43 @@ pub struct SlotFacts {
     /// Its master process runs.
     pub running: bool,
     pub config_sha256: Option<String>,
-    /// The Buildbot executable it runs (or would run at its next start), when the agent says.
+    /// The Buildbot it runs, or would run at its next start (its executable), when the agent says.
     pub buildbot: Option<String>,
 }
 
-/// The plan (`upgrade --dry-run -o json` prints it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Plan {
-    pub strategy: StrategyName,
-    pub old: Vec<String>,
-    pub new: Vec<String>,
-    pub batches: Vec<Vec<String>>,
-    /// The fewest masters accepting builds at any moment of the upgrade.
-    pub min_serving_during: usize,
-    /// The Buildbot the new masters run (`--buildbot`, else the old masters'); `None` when the
-    /// agents do not say (each uses its `master.buildbot`).
-    pub buildbot: Option<String>,
-    /// Why the plan cannot run (empty when feasible).
-    pub problems: Vec<String>,
-}
-
-impl Plan {
-    pub fn feasible(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// The steps after the pre-flight.
-    pub fn steps(&self) -> Vec<StepKind> {
-        let mut steps = vec![StepKind::Preflight];
-        match self.strategy {
-            StrategyName::BlueGreen => {
-                steps.extend(
-                    self.new
-                        .iter()
-                        .map(|m| StepKind::StartNew { master: m.clone() }),
-                );
-                steps.push(StepKind::Drain {
-                    masters: self.old.clone(),
-                });
-                steps.push(StepKind::WaitDrained {
-                    masters: self.old.clone(),
-                });
-            }
-            StrategyName::Rolling => {
-                for batch in &self.batches {
-                    steps.push(StepKind::Drain {
-                        masters: batch.clone(),
-                    });
-                    steps.push(StepKind::WaitDrained {
-                        masters: batch.clone(),
-                    });
-                    steps.extend(
-                        batch
-                            .iter()
-                            .map(|m| StepKind::StartNew { master: m.clone() }),
-                    );
-                }
-            }
+impl SlotFacts {
+    /// What the slot runs (or would run at its next start).
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            sha256: self.config_sha256.as_deref(),
+            buildbot: self.buildbot.as_deref(),
         }
-        steps.push(StepKind::Verify);
-        steps
     }
 }
 
-/// What the new masters run: the configuration (its sha256 is unknown before staging:
-/// `--dry-run` stages nothing) and the Buildbot executable.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a master runs, or is to run: its configuration (the new one's sha256 is unknown before
+/// staging: `--dry-run` stages nothing) and its Buildbot (the executable's path).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Target<'a> {
     pub sha256: Option<&'a str>,
     pub buildbot: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// What `info`'s master runs (or runs at its next start), as its agent says.
+    pub fn of(info: &'a MasterInfo) -> Target<'a> {
+        Target {
+            sha256: info.config.as_ref().map(|c| c.sha256.as_str()),
+            buildbot: info.buildbot_executable.as_deref(),
+        }
+    }
+
+    /// Whether a master on `self` runs `want`: the same configuration and — when `want` names
+    /// one — the same Buildbot. A Buildbot-only upgrade keeps the sha256, so the configuration
+    /// alone does not tell; `want.buildbot` is `None` when the agents do not say.
+    pub fn runs(self, want: Target<'_>) -> bool {
+        self.sha256 == want.sha256 && want.buildbot.is_none_or(|b| self.buildbot == Some(b))
+    }
 }
 
 /// Plans the upgrade of `slots` (inventory order) to `target`.
@@ -110,12 +79,10 @@ pub fn plan(
     if old.is_empty() {
         problems.push("no master is running: nothing to upgrade (use `bbctl start`)".into());
     } else if new_sha256.is_some()
-        && slots.iter().filter(|s| s.running).all(|s| {
-            super::code::runs(
-                (s.config_sha256.as_deref(), s.buildbot.as_deref()),
-                (new_sha256, target.buildbot),
-            )
-        })
+        && slots
+            .iter()
+            .filter(|s| s.running)
+            .all(|s| s.target().runs(target))
     {
         problems.push("every running master already runs the new configuration".into());
     }
@@ -165,6 +132,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::upgrade::StepKind;
 
     fn slots(running: usize, idle: usize) -> Vec<SlotFacts> {
         (1..=running + idle)
@@ -190,12 +158,32 @@ mod tests {
     }
 
     #[test]
-    fn new_code_with_the_same_configuration_is_an_upgrade_too() {
-        let code_only = Target {
+    fn a_master_runs_a_target_only_with_its_buildbot_when_that_is_known() {
+        let on = Target {
+            sha256: Some("v2"),
+            buildbot: Some("/b/bin/buildbot"),
+        };
+        let want = |sha256, buildbot| Target { sha256, buildbot };
+        assert!(on.runs(want(Some("v2"), Some("/b/bin/buildbot"))));
+        assert!(
+            on.runs(want(Some("v2"), None)),
+            "Buildbot unknown: the sha decides"
+        );
+        assert!(
+            !on.runs(want(Some("v2"), Some("/a/bin/buildbot"))),
+            "Buildbot-only change"
+        );
+        assert!(!on.runs(want(Some("v1"), Some("/b/bin/buildbot"))));
+        assert!(Target::default().runs(Target::default()));
+    }
+
+    #[test]
+    fn a_new_buildbot_with_the_same_configuration_is_an_upgrade_too() {
+        let buildbot_only = Target {
             sha256: Some("old"),
             buildbot: Some("/b/bin/buildbot"),
         };
-        let p = plan(&slots(2, 2), None, 1, 1, code_only);
+        let p = plan(&slots(2, 2), None, 1, 1, buildbot_only);
         assert!(p.feasible(), "{:?}", p.problems);
         assert_eq!(p.buildbot.as_deref(), Some("/b/bin/buildbot"));
     }
@@ -207,16 +195,19 @@ mod tests {
         assert_eq!(p.old, ["master-1", "master-2", "master-3"]);
         assert_eq!(p.new, ["master-4", "master-5", "master-6"]);
         assert!(p.feasible(), "{:?}", p.problems);
-        let labels: Vec<String> = p.steps().iter().map(StepKind::label).collect();
+        let labels: Vec<String> = super::super::steps::of(&p)
+            .iter()
+            .map(StepKind::label)
+            .collect();
         assert_eq!(
             labels,
             [
                 "preflight",
-                "start-new master-4",
-                "start-new master-5",
-                "start-new master-6",
+                "start_new master-4",
+                "start_new master-5",
+                "start_new master-6",
                 "drain master-1,master-2,master-3",
-                "wait-drained master-1,master-2,master-3",
+                "wait_drained master-1,master-2,master-3",
                 "verify"
             ]
         );
@@ -229,7 +220,7 @@ mod tests {
         assert_eq!(p.batches.len(), 3);
         assert_eq!(p.min_serving_during, 2);
         assert!(p.feasible());
-        assert_eq!(p.steps()[1..4].len(), 3);
+        assert_eq!(super::super::steps::of(&p)[1..4].len(), 3);
         let too_big = plan(&slots(3, 0), Some(Strategy::Rolling), 2, 2, new());
         assert!(!too_big.feasible());
         assert!(

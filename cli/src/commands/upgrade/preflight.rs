@@ -1,30 +1,33 @@
 //! Step 2, the pre-flight, before anything is touched: every agent answers, the new
 //! configuration is staged on every slot — with the Buildbot it will run there — and passes
-//! `checkconfig` (errors shown per master, verbatim), the new masters' Buildbot has the DB schema
-//! of the running ones (a blue/green switch across a DB schema change is unsafe), and the fleet
-//! lease is ours.
+//! `checkconfig` (errors shown per master, verbatim), and the new masters' Buildbot has the DB
+//! schema of the running ones (a blue/green switch across a DB schema change is unsafe,
+//! [`super::buildbot`]). The fleet lease is taken just before ([`super::lease`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use bbctl_api::{
-    ConfigFile, ConfigVersion, DrainPhase, LeaseKind, LeaseRequest, MasterInfo, StageConfigRequest,
-};
+use bbctl_api::{ConfigFile, ConfigVersion, MasterInfo, StageConfigRequest};
 
-use super::Fail;
+use super::error::UpgradeError;
 use crate::client::{AgentClient, ApiError};
 use crate::ctx::Ctx;
-use crate::inventory::Target;
+use crate::inventory;
 
 /// checkconfig runs Buildbot's whole config loader: seconds, more on a busy host.
 const CHECKCONFIG_TIMEOUT: Duration = Duration::from_secs(180);
-/// The fleet lease lasts this long unless renewed; the runner renews it every third of it.
-pub const LEASE_TTL_SECS: f64 = 90.0;
+
+/// One slot of the fleet: its inventory entry, its agent, and what the agent says of its master.
+pub struct Slot {
+    pub agent: inventory::Target,
+    pub client: AgentClient,
+    pub info: MasterInfo,
+}
 
 /// Every slot's agent and what it says about its master. Any unreachable agent refuses.
-pub async fn gather(ctx: &Ctx) -> Result<Vec<(Target, AgentClient, MasterInfo)>, Fail> {
+pub async fn gather(ctx: &Ctx) -> Result<Vec<Slot>, UpgradeError> {
     let answers = ctx
         .fan_out(|client| async move { client.master().await })
         .await;
@@ -34,13 +37,17 @@ pub async fn gather(ctx: &Ctx) -> Result<Vec<(Target, AgentClient, MasterInfo)>,
         match answer {
             Ok(info) => {
                 let client = ctx.client(&target);
-                slots.push((target, client, info));
+                slots.push(Slot {
+                    agent: target,
+                    client,
+                    info,
+                });
             }
             Err(err) => problems.push(err.to_string()),
         }
     }
     if !problems.is_empty() {
-        return Err(Fail::refused(
+        return Err(UpgradeError::refused(
             "refusing to upgrade: not every agent answers",
             problems,
         ));
@@ -50,15 +57,15 @@ pub async fn gather(ctx: &Ctx) -> Result<Vec<(Target, AgentClient, MasterInfo)>,
 
 /// Refuses while a drain holds any master of the fleet: another operator is taking it out of
 /// service, and an upgrade on top of that would fight it for the same masters and workers.
-pub fn refuse_active_drains(slots: &[(Target, AgentClient, MasterInfo)]) -> Result<(), Fail> {
+pub fn refuse_active_drains(slots: &[Slot]) -> Result<(), UpgradeError> {
     let drains: Vec<String> = slots
         .iter()
-        .filter_map(|(target, _, info)| {
-            let drain = info.drain.as_ref()?;
-            holds_master(drain.phase).then(|| {
+        .filter_map(|slot| {
+            let drain = slot.info.drain.as_ref()?;
+            drain.phase.holds_master().then(|| {
                 format!(
-                    "{}: drain {} is {:?} (reason: {}; by {})",
-                    target.name,
+                    "{}: drain {} is {} (reason: {}; by {})",
+                    slot.agent.name,
                     drain.id,
                     drain.phase,
                     drain.reason.as_deref().unwrap_or("none given"),
@@ -70,24 +77,16 @@ pub fn refuse_active_drains(slots: &[(Target, AgentClient, MasterInfo)]) -> Resu
     if drains.is_empty() {
         return Ok(());
     }
-    Err(Fail::refused(
+    Err(UpgradeError::refused(
         "refusing to upgrade: a drain holds part of the fleet (wait for it, or `bbctl drain cancel NAME`)",
         drains,
     ))
 }
 
-/// Whether a drain in this phase still holds its master (routing stopped, workers paused).
-fn holds_master(phase: DrainPhase) -> bool {
-    matches!(
-        phase,
-        DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::DeadlinePassed
-    )
-}
-
 /// A master.cfg, or a directory bundle holding one: its label and files.
-pub fn read_bundle(path: &Path) -> Result<(String, Vec<ConfigFile>), Fail> {
+pub fn read_bundle(path: &Path) -> Result<(String, Vec<ConfigFile>), UpgradeError> {
     let unreadable = |err: std::io::Error| {
-        Fail::usage(format!(
+        UpgradeError::Usage(format!(
             "cannot read the new config {}: {err}",
             path.display()
         ))
@@ -127,7 +126,7 @@ pub fn read_bundle(path: &Path) -> Result<(String, Vec<ConfigFile>), Fail> {
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if !files.iter().any(|f| f.path == "master.cfg") {
-        return Err(Fail::usage(format!(
+        return Err(UpgradeError::Usage(format!(
             "the bundle {} has no master.cfg",
             path.display()
         )));
@@ -135,8 +134,8 @@ pub fn read_bundle(path: &Path) -> Result<(String, Vec<ConfigFile>), Fail> {
     Ok((label, files))
 }
 
-/// What staging found: the bundle's sha256 and each agent's staged version (its resolved
-/// Buildbot executable, version and schema head).
+/// What staging found: the bundle's sha256 and each agent's staged version (the Buildbot it
+/// resolved, its version and schema head).
 pub struct Staged {
     pub sha256: String,
     pub versions: BTreeMap<String, ConfigVersion>,
@@ -149,7 +148,7 @@ pub async fn stage_and_check(
     label: &str,
     files: &[ConfigFile],
     reason: &str,
-) -> Result<Staged, Fail> {
+) -> Result<Staged, UpgradeError> {
     let checks = futures_util::future::join_all(clients.iter().map(|(client, buildbot)| {
         let request = StageConfigRequest {
             label: label.to_string(),
@@ -180,7 +179,7 @@ pub async fn stage_and_check(
         }
     }
     if !problems.is_empty() {
-        return Err(Fail::refused(
+        return Err(UpgradeError::refused(
             "refusing to upgrade: the new configuration cannot be staged or does not pass \
              checkconfig",
             problems,
@@ -194,43 +193,10 @@ pub async fn stage_and_check(
             sha256: (*sha).clone(),
             versions,
         }),
-        _ => Err(Fail::failed(
+        _ => Err(UpgradeError::failed(
             format!("the agents disagree on the bundle's sha256: {shas:?}"),
             vec![],
         )),
-    }
-}
-
-/// Takes (or renews) the fleet lease on the coordinator; refused with the holder's reason.
-pub async fn acquire_lease(
-    coordinator: &AgentClient,
-    holder: &str,
-    reason: &str,
-) -> Result<(), Fail> {
-    let request = LeaseRequest {
-        holder: holder.to_string(),
-        reason: reason.to_string(),
-        ttl_secs: LEASE_TTL_SECS,
-        kind: LeaseKind::Upgrade,
-    };
-    match coordinator.lease_put(&request).await {
-        Ok(_) => Ok(()),
-        Err(err @ ApiError::Agent { status: 409, .. }) => {
-            let details = err.details().cloned().unwrap_or_default();
-            Err(Fail::refused(
-                format!(
-                    "refusing to upgrade: the fleet is held by {} ({}), kind {}, until {}",
-                    details["holder"].as_str().unwrap_or("?"),
-                    details["reason"].as_str().unwrap_or("?"),
-                    details["kind"].as_str().unwrap_or("?"),
-                    details["expires_at"]
-                        .as_f64()
-                        .map_or("?".into(), |t| format!("{t:.0}")),
-                ),
-                vec![],
-            ))
-        }
-        Err(err) => Err(Fail::from_api(err)),
     }
 }
 

@@ -2,25 +2,24 @@
 //! full service — drains cancelled, stopped ones started again on their previous configuration —
 //! then the new masters of a blue-green upgrade leave without losing work: the one that failed
 //! its gate is stopped, the others are drained (their workers go back to the old masters).
-//! The previous configuration is activated with the previous code named explicitly
-//! (`previous_buildbot`): after a *code-only* upgrade (same files, same sha256) the staged version
-//! carries the new code, so what it carries cannot decide what the rollback starts.
+//! The previous configuration is activated with the previous Buildbot named explicitly
+//! (`previous_buildbot`): after a *Buildbot-only* upgrade (same files, same sha256) the staged
+//! version carries the new Buildbot, so what it carries cannot decide what the rollback starts.
 
 use bbctl_api::{
     ActivateRequest, DrainPhase, DrainRequest, OperationRequest, StopMode, StopRequest,
 };
 
-use super::journal::Journal;
-use super::{Fail, Runner};
+use super::error::UpgradeError;
+use super::plan::Target;
+use super::run::Runner;
+use super::steps;
 use crate::report::DrainRow;
+use crate::report::upgrade::Journal;
 
 impl Runner<'_> {
     /// Rolls the upgrade back; returns what it did, one line per action, and the problems.
-    pub(super) async fn rollback(
-        &self,
-        j: &Journal,
-        failed: Option<&str>,
-    ) -> (Vec<String>, Vec<String>) {
+    pub async fn rollback(&self, j: &Journal, failed: Option<&str>) -> (Vec<String>, Vec<String>) {
         let mut done = Vec::new();
         let mut problems = Vec::new();
         let request = OperationRequest {
@@ -33,7 +32,7 @@ impl Runner<'_> {
             {
                 Ok(Some(line)) => done.push(line),
                 Ok(None) => {}
-                Err(fail) => problems.push(format!("{m}: {}", fail.message)),
+                Err(err) => problems.push(format!("{m}: {err}")),
             }
         }
         let mut draining = Vec::new();
@@ -81,7 +80,7 @@ impl Runner<'_> {
             for row in crate::commands::drain_follow::follow(self.ctx, clients, rows).await {
                 match row.status.phase {
                     DrainPhase::Drained => done.push(format!("{}: drained", row.master)),
-                    phase => problems.push(format!("{}: drain ended {phase:?}", row.master)),
+                    phase => problems.push(format!("{}: drain ended {phase}", row.master)),
                 }
             }
         }
@@ -95,23 +94,22 @@ impl Runner<'_> {
         m: &str,
         failed: bool,
         request: &OperationRequest,
-    ) -> Result<Option<String>, Fail> {
-        let client = self.client(m).map_err(|f| f.into_fail())?;
-        let info = client.master().await.map_err(Fail::from_api)?;
+    ) -> Result<Option<String>, UpgradeError> {
+        let client = self.client(m)?;
+        let info = client.master().await?;
         let previous = j.previous_sha256.get(m);
-        let previous_code = j.previous_buildbot.get(m);
-        let on_previous = super::code::runs(
-            super::code::on(&info),
-            (
-                previous.map(String::as_str),
-                previous_code.map(String::as_str),
-            ),
-        );
-        // A draining old master still runs its previous configuration and code.
+        let previous_buildbot = j.previous_buildbot.get(m);
+        let on_previous = Target::of(&info).runs(Target {
+            sha256: previous.map(String::as_str),
+            buildbot: previous_buildbot.map(String::as_str),
+        });
+        // A drain that holds an old master (and can be cancelled): it still runs its previous
+        // configuration and Buildbot.
         if let Some(d) = &info.drain
-            && matches!(d.phase, DrainPhase::Draining | DrainPhase::DeadlinePassed)
+            && d.phase.holds_master()
+            && d.phase.is_cancellable()
         {
-            client.drain_cancel().await.map_err(Fail::from_api)?;
+            client.drain_cancel().await?;
             return Ok(Some(format!("{m}: drain cancelled, back in service")));
         }
         if info.process.running && (on_previous || !failed) {
@@ -122,23 +120,20 @@ impl Runner<'_> {
                 mode: StopMode::Immediate,
                 reason: request.reason.clone(),
             };
-            client.stop(&stop).await.map_err(Fail::from_api)?;
+            client.stop(&stop).await?;
         }
         if let Some(sha) = previous
             && !on_previous
         {
             let activate = ActivateRequest {
                 reason: request.reason.clone(),
-                buildbot: previous_code.cloned(),
+                buildbot: previous_buildbot.cloned(),
             };
-            client
-                .activate(sha, &activate)
-                .await
-                .map_err(Fail::from_api)?;
+            client.activate(sha, &activate).await?;
         }
         let slow = client.with_timeout(std::time::Duration::from_secs(300));
-        slow.start(request).await.map_err(Fail::from_api)?;
-        let routing = super::bluegreen::route_here(&client).await?;
+        slow.start(request).await?;
+        let routing = steps::route_here(&client).await?;
         Ok(Some(format!(
             "{m}: started again on its previous configuration and Buildbot; {routing}"
         )))

@@ -1,28 +1,47 @@
-//! Running an upgrade's journal: each remaining step marked `running`, run, marked `done` or
-//! `failed`, the journal saved on the coordinator around every step; a failed gate rolls back,
-//! an unreachable agent pauses ([`super::pause`]), the fleet lease is renewed meanwhile.
+//! Running an upgrade's journal: each remaining step marked `running`, run ([`super::steps`]),
+//! marked `done` or `failed`, the journal saved on the coordinator around every step; a failed
+//! gate rolls back ([`super::rollback`]), an unreachable agent pauses ([`super::pause`]), the
+//! fleet lease is kept renewed meanwhile ([`super::lease`]).
 
-use super::journal::{self, Journal, Phase, StepKind, StepState, Store};
-use super::{Runner, StepFail, pause, preflight, status};
+use super::error::UpgradeError;
+use super::journal::Store;
+use super::lease;
+use super::pause::{self, PauseBudget};
 use crate::client::AgentClient;
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
+use crate::report::upgrade::{Journal, Phase, StepKind, StepState};
 use crate::report::{Outcome, Report};
+
+/// Runs the steps of one upgrade: the agents to talk to, and where its progress goes.
+pub struct Runner<'a> {
+    pub ctx: &'a Ctx,
+    pub emitter: Emitter,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(ctx: &'a Ctx, emitter: Emitter) -> Runner<'a> {
+        Runner { ctx, emitter }
+    }
+
+    /// The agent of the master `name` of the inventory.
+    pub fn client(&self, name: &str) -> Result<AgentClient, UpgradeError> {
+        self.ctx
+            .targets()
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| self.ctx.client(t))
+            .ok_or_else(|| UpgradeError::Usage(format!("{name} is not in the inventory")))
+    }
+}
 
 /// Runs the remaining steps of `journal`; rolls back on a failed gate.
 pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Store) -> Outcome {
-    let runner = Runner {
-        ctx,
-        emitter: emitter.clone(),
-    };
-    let renewer = tokio::spawn(renew_lease(
-        store.client.clone(),
-        j.id.clone(),
-        lease_reason(&j),
-    ));
+    let runner = Runner::new(ctx, emitter.clone());
+    let renewal = lease::Renewal::start(store.client.clone(), j.id.clone(), lease::reason(&j));
     let result = run_steps(&runner, &mut j, &mut store).await;
-    renewer.abort();
+    drop(renewal);
     let (phase, exit, message, lines) = match result {
         Ok(()) => (
             Phase::Succeeded,
@@ -30,7 +49,7 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
             "upgrade complete".to_string(),
             vec![],
         ),
-        Err(StepFail::Gate(fail)) => {
+        Err(UpgradeError::Gate { message, lines }) => {
             let failed = j
                 .steps
                 .iter()
@@ -43,14 +62,14 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
             emitter.emit(
                 "rollback",
                 None,
-                &format!("rolling back: {}", fail.message),
-                serde_json::json!({"log_lines": fail.lines}),
+                &format!("rolling back: {message}"),
+                serde_json::json!({"log_lines": lines}),
             );
             let (done, problems) = runner.rollback(&j, failed.as_deref()).await;
             for line in &done {
                 emitter.emit("rollback", None, line, serde_json::Value::Null);
             }
-            let mut lines = fail.lines;
+            let mut lines = lines;
             lines.extend(problems.iter().map(|p| format!("rollback problem: {p}")));
             let exit = if problems.is_empty() {
                 Exit::RolledBack
@@ -60,34 +79,33 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
             (
                 Phase::RolledBack,
                 exit,
-                format!("rolled back: {}", fail.message),
+                format!("rolled back: {message}"),
                 lines,
             )
         }
-        Err(StepFail::Deadline(message)) => {
+        Err(UpgradeError::DeadlinePassed(message)) => {
             (Phase::DeadlinePassed, Exit::DeadlinePassed, message, vec![])
         }
-        // An agent that stayed away past the pause: exit 3 (unreachable), resumable.
-        Err(StepFail::Other(fail)) | Err(StepFail::Unreachable { fail, .. }) => (
-            Phase::Failed,
-            if fail.exit == Exit::Partial {
+        // An agent that stayed away past the pause: exit 3 (unreachable), resumable; anything
+        // else that stopped a step: exit 1, resumable.
+        Err(err) => {
+            let exit = if err.exit() == Exit::Partial {
                 Exit::Partial
             } else {
-                fail.exit.worst(Exit::Failed)
-            },
-            fail.message,
-            fail.lines,
-        ),
+                Exit::Failed
+            };
+            (Phase::Failed, exit, err.to_string(), err.lines())
+        }
     };
     j.finish(phase, Some(message.clone()));
     let saved = store.save(&j).await;
     // A failed save means another CLI took the journal over (e.g. `upgrade abort`): the lease
     // is theirs now.
     if phase.is_final() && saved.is_ok() {
-        let _ = store.client.lease_delete(&j.id).await;
+        lease::release(&store.client, &j.id).await;
     }
     if phase == Phase::Succeeded {
-        status::show_summary(&emitter, &j);
+        emitter.summary(&j);
     }
     emitter.emit(
         "finished",
@@ -120,8 +138,8 @@ async fn run_steps(
     runner: &Runner<'_>,
     j: &mut Journal,
     store: &mut Store,
-) -> Result<(), StepFail> {
-    let mut budget = pause::PauseBudget::default();
+) -> Result<(), UpgradeError> {
+    let mut budget = PauseBudget::default();
     while let Some(i) = j.next_step() {
         let label = j.steps[i].kind.label();
         j.mark(i, StepState::Running, None);
@@ -133,20 +151,7 @@ async fn run_steps(
             serde_json::Value::Null,
         );
         let kind = j.steps[i].kind.clone();
-        let result = match &kind {
-            StepKind::Preflight => Ok("done".to_string()),
-            StepKind::StartNew { master } => runner.start_new(j, master).await,
-            StepKind::Drain { masters } => match j.strategy {
-                journal::StrategyName::Rolling => match runner.check_capacity(j, masters).await {
-                    Ok(()) => runner.drain(j, masters).await,
-                    Err(e) => Err(e),
-                },
-                journal::StrategyName::BlueGreen => runner.drain(j, masters).await,
-            },
-            StepKind::WaitDrained { masters } => runner.wait_drained(j, masters).await,
-            StepKind::Verify => runner.verify(j).await,
-        };
-        let fail = match result {
+        let err = match runner.run_step(j, &kind).await {
             Ok(message) => {
                 budget.reset();
                 runner
@@ -156,26 +161,29 @@ async fn run_steps(
                 runner.save(store, j, &label, &mut budget).await?;
                 continue;
             }
-            Err(StepFail::Unreachable { agent, fail }) => {
-                match runner
-                    .pause(store, j, &label, &agent, &fail.message, &mut budget)
-                    .await
-                {
-                    // The step is still `running` in the journal: the loop retries it.
-                    Ok(()) => continue,
-                    Err(fail) => fail,
+            Err(err) => match err.unreachable_agent().map(str::to_owned) {
+                Some(agent) => {
+                    let cause = err.to_string();
+                    match runner
+                        .pause(store, j, &label, &agent, &cause, &mut budget)
+                        .await
+                    {
+                        // The step is still `running` in the journal: the loop retries it.
+                        Ok(()) => continue,
+                        Err(err) => err,
+                    }
                 }
-            }
-            Err(fail) => fail,
+                None => err,
+            },
         };
-        let text = fail.message().to_string();
+        let text = err.to_string();
         runner
             .emitter
             .emit("step_failed", Some(&label), &text, serde_json::Value::Null);
         j.mark(i, StepState::Failed, Some(text));
         // A failed step is recorded if the coordinator answers; the failure is what counts.
         let _ = store.save(j).await;
-        return Err(fail);
+        return Err(err);
     }
     Ok(())
 }
@@ -187,8 +195,8 @@ impl Runner<'_> {
         store: &mut Store,
         j: &Journal,
         label: &str,
-        budget: &mut pause::PauseBudget,
-    ) -> Result<(), StepFail> {
+        budget: &mut PauseBudget,
+    ) -> Result<(), UpgradeError> {
         let mut retry = false;
         loop {
             let saved = if retry {
@@ -202,7 +210,7 @@ impl Runner<'_> {
             };
             retry = true;
             let Some(agent) = err.unreachable_agent().map(str::to_owned) else {
-                return Err(StepFail::api(err));
+                return Err(err.into());
             };
             let cause = format!("could not save the journal: {err}");
             self.pause(store, j, label, &agent, &cause, budget).await?;
@@ -210,7 +218,7 @@ impl Runner<'_> {
     }
 
     /// Pauses until `agent` answers again (within the budget, see [`super::pause`]), then takes
-    /// the fleet lease again: a pause can outlast its TTL while the renewer could not reach the
+    /// the fleet lease again: a pause can outlast its TTL while the renewal could not reach the
     /// coordinator. Refused, and the upgrade stops, if another operator took it meanwhile.
     async fn pause(
         &self,
@@ -219,30 +227,11 @@ impl Runner<'_> {
         label: &str,
         agent: &str,
         cause: &str,
-        budget: &mut pause::PauseBudget,
-    ) -> Result<(), StepFail> {
+        budget: &mut PauseBudget,
+    ) -> Result<(), UpgradeError> {
         let until = budget.until(j.options.pause_secs);
-        self.wait_for_agent(&j.id, label, agent, cause, until)
-            .await
-            .map_err(StepFail::Other)?;
-        preflight::acquire_lease(&store.client, &j.id, &lease_reason(j))
-            .await
-            .map_err(StepFail::Other)
-    }
-}
-
-/// The fleet lease's reason while `j` runs (shown to anyone it refuses).
-pub(super) fn lease_reason(j: &Journal) -> String {
-    format!("{} (upgrade {} by {})", j.reason, j.id, j.requested_by)
-}
-
-/// Renews the fleet lease every third of its TTL until aborted.
-async fn renew_lease(client: AgentClient, holder: String, reason: String) {
-    let period = std::time::Duration::from_secs_f64(preflight::LEASE_TTL_SECS / 3.0);
-    loop {
-        tokio::time::sleep(period).await;
-        if let Err(err) = preflight::acquire_lease(&client, &holder, &reason).await {
-            eprintln!("warning: could not renew the fleet lease: {}", err.message);
-        }
+        let client = self.client(agent)?;
+        pause::wait_for_agent(&self.emitter, &client, &j.id, label, cause, until).await?;
+        lease::take(&store.client, &j.id, &lease::reason(j)).await
     }
 }

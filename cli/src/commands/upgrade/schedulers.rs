@@ -10,40 +10,36 @@
 //! master tries again at its start + k × 300 s. Nothing short of restarting a master prompts it,
 //! so verify reports exactly when the next attempt comes, and with `--wait-schedulers` waits
 //! for it (bounded by that attempt plus a margin).
+//!
+//! Ownership is read through the agents (`GET /v1/fleet`, its `services`), never from Buildbot's
+//! REST API directly; this module only judges what was read.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use super::verify::get_json;
+use bbctl_api::{ClusteredService, ServiceKind};
 
 /// Buildbot's `ClusteredBuildbotService.POLL_INTERVAL_SEC`.
 pub const POLL_INTERVAL_SECS: f64 = 300.0;
 /// A master's services start a little after its process; the poll comes that much later.
-const POLL_MARGIN_SECS: f64 = 15.0;
+pub const POLL_MARGIN_SECS: f64 = 15.0;
 
-/// Schedulers and change sources not owned by a new master, one line each (best effort: none
-/// when the REST API cannot be read).
-pub async fn unowned(rest: &str, new_ids: &BTreeSet<i64>) -> Vec<String> {
-    let mut lines = Vec::new();
-    for (path, what) in [
-        ("schedulers", "scheduler"),
-        ("changesources", "change source"),
-    ] {
-        let answer = get_json(&format!("{rest}{path}")).await;
-        for s in answer[path].as_array().into_iter().flatten() {
-            if s["master"]["masterid"]
-                .as_i64()
-                .is_some_and(|id| new_ids.contains(&id))
-            {
-                continue;
+/// Schedulers and change sources not owned by a new master, one line each.
+pub fn unowned(services: &[ClusteredService], new_ids: &BTreeSet<i64>) -> Vec<String> {
+    services
+        .iter()
+        .filter(|s| !s.masterid.is_some_and(|id| new_ids.contains(&id)))
+        .map(|s| {
+            let what = match s.kind {
+                ServiceKind::Scheduler => "scheduler",
+                ServiceKind::ChangeSource => "change source",
+            };
+            match (&s.master_name, s.masterid) {
+                (Some(owner), _) => format!("{what} {:?} owned by {owner}", s.name),
+                (None, Some(id)) => format!("{what} {:?} owned by master id {id}", s.name),
+                (None, None) => format!("{what} {:?} has no active owner", s.name),
             }
-            lines.push(match s["master"]["name"].as_str() {
-                Some(owner) => format!("{what} {} owned by {owner}", s["name"]),
-                None => format!("{what} {} has no active owner", s["name"]),
-            });
-        }
-    }
-    lines
+        })
+        .collect()
 }
 
 /// Seconds until the first new master's next claim attempt, from the new masters' uptimes.
@@ -54,18 +50,9 @@ pub fn next_attempt_in(uptimes: &[f64]) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
-/// Waits until nothing is `unowned` or the next claim attempt (plus a margin) has passed;
-/// returns what is still unowned.
-pub async fn wait_owned(rest: &str, new_ids: &BTreeSet<i64>, eta: f64) -> Vec<String> {
-    let limit = Duration::from_secs_f64((eta + POLL_MARGIN_SECS).min(POLL_INTERVAL_SECS + 30.0));
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let left = unowned(rest, new_ids).await;
-        if left.is_empty() || tokio::time::Instant::now() >= deadline {
-            return left;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+/// How long `--wait-schedulers` waits at most for the next claim attempt.
+pub fn wait_limit_secs(eta: Option<f64>) -> f64 {
+    (eta.unwrap_or(POLL_INTERVAL_SECS) + POLL_MARGIN_SECS).min(POLL_INTERVAL_SECS + 30.0)
 }
 
 /// The line that explains unowned schedulers: when Buildbot will next try, and why not sooner.
@@ -86,7 +73,16 @@ pub fn explain(eta: Option<f64>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::next_attempt_in;
+    use super::*;
+
+    fn service(kind: ServiceKind, name: &str, owner: Option<(i64, &str)>) -> ClusteredService {
+        ClusteredService {
+            kind,
+            name: name.into(),
+            masterid: owner.map(|(id, _)| id),
+            master_name: owner.map(|(_, n)| n.to_string()),
+        }
+    }
 
     #[test]
     fn next_attempt_is_the_soonest_poll_of_any_new_master() {
@@ -94,5 +90,23 @@ mod tests {
         assert_eq!(next_attempt_in(&[40.0]), Some(260.0));
         assert_eq!(next_attempt_in(&[40.0, 290.0]), Some(10.0));
         assert_eq!(next_attempt_in(&[340.0]), Some(260.0));
+    }
+
+    #[test]
+    fn only_services_owned_by_a_new_master_count_as_owned() {
+        let new: BTreeSet<i64> = [3, 4].into();
+        let services = [
+            service(ServiceKind::Scheduler, "force", Some((3, "h:/m3"))),
+            service(ServiceKind::Scheduler, "nightly", Some((1, "h:/m1"))),
+            service(ServiceKind::ChangeSource, "poller", None),
+        ];
+        assert_eq!(
+            unowned(&services, &new),
+            [
+                "scheduler \"nightly\" owned by h:/m1",
+                "change source \"poller\" has no active owner"
+            ]
+        );
+        assert!(unowned(&services[..1], &new).is_empty());
     }
 }

@@ -1,28 +1,37 @@
 //! Starting a new upgrade: read the bundle, gather the slots, show the plan, confirm, take the
-//! fleet lease, pre-flight (stage + checkconfig everywhere, code and schema checks), write the
-//! journal — then hand it to [`super::run`] (or detach).
+//! fleet lease, pre-flight (stage + checkconfig everywhere, Buildbot and schema checks), write
+//! the journal — then hand it to [`super::run`], or to this binary again in the background
+//! (`--detach`).
 
 use std::collections::BTreeMap;
 
-use super::journal::{Journal, Options, Phase, Step, StepState, Store};
-use super::{Fail, code, coordinator, execute, plan, preflight, status};
+use bbctl_api::ConfigFile;
+
+use super::error::UpgradeError;
+use super::journal::Store;
+use super::plan::{self, SlotFacts, Target};
+use super::preflight::{self, Slot};
+use super::resume::RESUME_ENV;
+use super::{buildbot, lease, run, steps};
 use crate::cli::UpgradeArgs;
 use crate::client::AgentClient;
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
+use crate::report::upgrade::{Journal, Options, Phase, Plan, Step, StepState};
 use crate::report::{Outcome, Report};
 use crate::time::now_secs;
 
-fn requested_by() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
+/// What a new upgrade is asked to do: its id, the bundle, and who asks why.
+struct Request<'a> {
+    id: &'a str,
+    label: &'a str,
+    files: &'a [ConfigFile],
+    reason: &'a str,
+    requested_by: &'a str,
 }
 
-pub(super) async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail> {
+pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
     let id = format!("up-{}-{}", now_secs() as u64, std::process::id());
     let emitter = Emitter {
         json: ctx.format == crate::cli::OutputFormat::Json,
@@ -35,28 +44,28 @@ pub(super) async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail
     let (label, files) = preflight::read_bundle(path)?;
     let slots = preflight::gather(ctx).await?;
     preflight::refuse_active_drains(&slots)?;
-    let facts: Vec<plan::SlotFacts> = slots
+    let facts: Vec<SlotFacts> = slots
         .iter()
-        .map(|(t, _, info)| plan::SlotFacts {
-            name: t.name.clone(),
-            standby: t.standby,
-            running: info.process.running,
-            config_sha256: info.config.as_ref().map(|c| c.sha256.clone()),
-            buildbot: info.buildbot_executable.clone(),
+        .map(|s| SlotFacts {
+            name: s.agent.name.clone(),
+            standby: s.agent.standby,
+            running: s.info.process.running,
+            config_sha256: s.info.config.as_ref().map(|c| c.sha256.clone()),
+            buildbot: s.info.buildbot_executable.clone(),
         })
         .collect();
-    let old_code: Vec<(&str, Option<&str>)> = facts
+    let old_buildbot: Vec<(&str, Option<&str>)> = facts
         .iter()
         .filter(|f| f.running)
         .map(|f| (f.name.as_str(), f.buildbot.as_deref()))
         .collect();
-    let code = code::target_code(args.buildbot.as_deref(), &old_code)?;
-    let target = plan::Target {
+    let new_buildbot = buildbot::for_new_masters(args.buildbot.as_deref(), &old_buildbot)?;
+    let target = Target {
         sha256: None,
-        buildbot: code.as_deref(),
+        buildbot: new_buildbot.as_deref(),
     };
     let plan0 = plan::plan(&facts, args.strategy, args.batch, args.min_serving, target);
-    status::show_plan(&emitter, &plan0, &label);
+    emitter.plan(&plan0, &label);
     if args.dry_run {
         let exit = if plan0.feasible() {
             Exit::Ok
@@ -70,78 +79,72 @@ pub(super) async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, Fail
         });
     }
     if !plan0.feasible() {
-        return Err(Fail::refused(
+        return Err(UpgradeError::refused(
             "refusing to upgrade: the plan is not feasible",
             plan0.problems,
         ));
     }
     if !args.yes {
         if !(ctx.terminal.stdin && ctx.terminal.stderr) {
-            return Err(Fail::refused(
+            return Err(UpgradeError::refused(
                 "refusing to upgrade without --yes: no terminal to confirm on",
                 vec![],
             ));
         }
         if !crate::prompt::confirm("Proceed with the upgrade?")
-            .map_err(|e| Fail::failed(e.to_string(), vec![]))?
+            .map_err(|e| UpgradeError::failed(e.to_string(), vec![]))?
         {
-            return Err(Fail::refused("not upgraded", vec![]));
+            return Err(UpgradeError::refused("not upgraded", vec![]));
         }
     }
     let reason = args
         .reason
         .clone()
         .unwrap_or_else(|| format!("upgrade to {label}"));
-    let by = requested_by();
-    let lease_reason = format!("{reason} (upgrade {id} by {by})");
-    let coordinator = coordinator(ctx)?;
-    preflight::acquire_lease(&coordinator, &id, &lease_reason).await?;
-    let result = preflight_and_journal(
-        args,
-        ctx,
-        &slots,
-        &facts,
-        &emitter,
-        (&id, &label, &files, &reason, &by),
-        &plan0,
+    let requested_by = crate::operator::requested_by();
+    let coordinator = lease::coordinator(ctx)?;
+    lease::take(
+        &coordinator,
+        &id,
+        &lease::upgrade_reason(&reason, &id, requested_by),
     )
-    .await;
+    .await?;
+    let request = Request {
+        id: &id,
+        label: &label,
+        files: &files,
+        reason: &reason,
+        requested_by,
+    };
+    let result = preflight_and_journal(args, ctx, &slots, &facts, &emitter, &request, &plan0).await;
     let (journal, store) = match result {
         Ok(v) => v,
-        Err(fail) => {
-            let _ = coordinator.lease_delete(&id).await;
+        Err(err) => {
+            lease::release(&coordinator, &id).await;
             emitter.emit(
                 "preflight",
                 None,
-                &fail.message,
-                serde_json::json!({"problems": fail.lines}),
+                &err.to_string(),
+                serde_json::json!({"problems": err.lines()}),
             );
-            return Err(fail);
+            return Err(err);
         }
     };
     if args.detach {
-        return status::detach(&id, &emitter);
+        return detach(&id, &emitter);
     }
-    Ok(execute(ctx, emitter, journal, store).await)
+    Ok(run::execute(ctx, emitter, journal, store).await)
 }
-
-type Bundle<'a> = (
-    &'a str,
-    &'a str,
-    &'a [bbctl_api::ConfigFile],
-    &'a str,
-    &'a str,
-);
 
 async fn preflight_and_journal(
     args: &UpgradeArgs,
     ctx: &Ctx,
-    slots: &[(crate::inventory::Target, AgentClient, bbctl_api::MasterInfo)],
-    facts: &[plan::SlotFacts],
+    slots: &[Slot],
+    facts: &[SlotFacts],
     emitter: &Emitter,
-    (id, label, files, reason, by): Bundle<'_>,
-    plan0: &plan::Plan,
-) -> Result<(Journal, Store), Fail> {
+    request: &Request<'_>,
+    plan0: &Plan,
+) -> Result<(Journal, Store), UpgradeError> {
     emitter.emit(
         "preflight",
         None,
@@ -151,57 +154,58 @@ async fn preflight_and_journal(
     // The new slots stage it with the Buildbot they will run; the others with their own.
     let clients: Vec<(AgentClient, Option<String>)> = slots
         .iter()
-        .map(|(t, c, info)| {
-            let code = if plan0.new.contains(&t.name) {
+        .map(|s| {
+            let buildbot = if plan0.new.contains(&s.agent.name) {
                 plan0.buildbot.clone()
             } else {
-                info.buildbot_executable.clone()
+                s.info.buildbot_executable.clone()
             };
-            (c.clone(), code)
+            (s.client.clone(), buildbot)
         })
         .collect();
-    let staged = preflight::stage_and_check(&clients, label, files, reason).await?;
+    let staged =
+        preflight::stage_and_check(&clients, request.label, request.files, request.reason).await?;
     let sha = staged.sha256.clone();
-    // The executable the new masters run, as their agents resolved it.
-    let buildbot = plan0
+    // The Buildbot the new masters run, as their agents resolved it.
+    let new_buildbot = plan0
         .new
         .iter()
         .find_map(|m| staged.versions.get(m)?.buildbot.clone());
-    let target = plan::Target {
+    let target = Target {
         sha256: Some(&sha),
-        buildbot: buildbot.as_deref(),
+        buildbot: new_buildbot.as_deref(),
     };
     let plan = plan::plan(facts, args.strategy, args.batch, args.min_serving, target);
     if !plan.feasible() {
-        return Err(Fail::refused(
+        return Err(UpgradeError::refused(
             "refusing to upgrade: the plan is not feasible",
             plan.problems,
         ));
     }
-    let old: Vec<code::Code<'_>> = slots
+    let old: Vec<buildbot::SchemaFacts<'_>> = slots
         .iter()
-        .filter(|(t, _, _)| plan.old.contains(&t.name))
-        .map(|(t, _, i)| code::Code {
-            name: &t.name,
-            version: i.buildbot_version.as_deref(),
-            db_head: i.buildbot_db_head.as_deref(),
+        .filter(|s| plan.old.contains(&s.agent.name))
+        .map(|s| buildbot::SchemaFacts {
+            name: &s.agent.name,
+            version: s.info.buildbot_version.as_deref(),
+            db_head: s.info.buildbot_db_head.as_deref(),
         })
         .collect();
-    let new: Vec<code::Code<'_>> = plan
+    let new: Vec<buildbot::SchemaFacts<'_>> = plan
         .new
         .iter()
         .filter_map(|m| {
             let v = staged.versions.get(m)?;
-            Some(code::Code {
+            Some(buildbot::SchemaFacts {
                 name: m,
                 version: v.buildbot_version.as_deref(),
                 db_head: v.buildbot_db_head.as_deref(),
             })
         })
         .collect();
-    let schema = code::schema_check(&old, &new);
+    let schema = buildbot::schema_check(&old, &new);
     if !schema.is_empty() {
-        return Err(Fail::refused(
+        return Err(UpgradeError::refused(
             "refusing to upgrade: DB schema change",
             schema,
         ));
@@ -212,19 +216,15 @@ async fn preflight_and_journal(
         &format!("checkconfig passed on {} agent(s); lease held", slots.len()),
         serde_json::json!({"sha256": sha}),
     );
-    let previous: BTreeMap<String, String> = facts
-        .iter()
-        .filter_map(|f| Some((f.name.clone(), f.config_sha256.clone()?)))
-        .collect();
     let mut journal = Journal {
-        id: id.to_string(),
-        requested_by: by.to_string(),
-        reason: reason.to_string(),
+        id: request.id.to_string(),
+        requested_by: request.requested_by.to_string(),
+        reason: request.reason.to_string(),
         strategy: plan.strategy,
-        config_label: label.to_string(),
+        config_label: request.label.to_string(),
         config_sha256: sha,
-        config_files: files.to_vec(),
-        buildbot,
+        config_files: request.files.to_vec(),
+        buildbot: new_buildbot,
         options: Options {
             deadline_secs: args.deadline.map(|d| d.as_secs_f64()),
             force_after_deadline: args.force_after_deadline,
@@ -236,12 +236,15 @@ async fn preflight_and_journal(
         old: plan.old.clone(),
         new: plan.new.clone(),
         batches: plan.batches.clone(),
-        previous_sha256: previous,
+        previous_sha256: facts
+            .iter()
+            .filter_map(|f| Some((f.name.clone(), f.config_sha256.clone()?)))
+            .collect(),
         previous_buildbot: facts
             .iter()
             .filter_map(|f| Some((f.name.clone(), f.buildbot.clone()?)))
             .collect(),
-        steps: plan.steps().into_iter().map(Step::pending).collect(),
+        steps: steps::of(&plan).into_iter().map(Step::pending).collect(),
         phase: Phase::Running,
         started_at: now_secs(),
         finished_at: None,
@@ -254,8 +257,33 @@ async fn preflight_and_journal(
         StepState::Done,
         Some("checkconfig passed everywhere".into()),
     );
-    let store = Store::create(coordinator(ctx)?, &journal)
-        .await
-        .map_err(Fail::from_api)?;
+    let store = Store::create(lease::coordinator(ctx)?, &journal).await?;
     Ok((journal, store))
+}
+
+/// Re-runs this command line in the background, as `resume` of `id`, its output in a log file.
+fn detach(id: &str, emitter: &Emitter) -> Result<Outcome, UpgradeError> {
+    let failed = |e: std::io::Error| UpgradeError::failed(e.to_string(), vec![]);
+    let log_path = std::env::temp_dir().join(format!("bbctl-upgrade-{id}.log"));
+    let log = std::fs::File::create(&log_path).map_err(|e| {
+        UpgradeError::failed(format!("cannot create {}: {e}", log_path.display()), vec![])
+    })?;
+    let exe = std::env::current_exe().map_err(failed)?;
+    let args: Vec<_> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    std::process::Command::new("setsid")
+        .arg(exe)
+        .args(args)
+        .env(RESUME_ENV, id)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(failed)?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| {
+            UpgradeError::failed(format!("cannot start the background upgrade: {e}"), vec![])
+        })?;
+    emitter.detached(id, &log_path);
+    Ok(Outcome::ok(Report::Streamed))
 }

@@ -1,51 +1,34 @@
-//! Which Buildbot ("code") the new masters run, and whether its DB schema is the running
-//! masters': `--buildbot`, else what the old masters run; refused across a schema change (a
-//! blue/green switch across a DB migration is unsafe) with the safe path named.
+//! Which Buildbot the new masters run, and whether its DB schema is the running masters':
+//! `--buildbot`, else what the old masters run; refused across a schema change (a blue/green
+//! switch across a DB migration is unsafe) with the safe path named. A master's Buildbot is named
+//! by its executable's path (`MasterInfo::buildbot_executable` on the wire).
 
-use super::Fail;
+use super::error::UpgradeError;
 
-/// Whether a master on configuration `sha256` running the executable `exe` runs `want_sha` with
-/// `want_code` (`None`: whatever code — the agents do not say which). A code-only upgrade keeps the
-/// sha256, so the configuration alone does not tell.
-pub fn runs(
-    (sha256, exe): (Option<&str>, Option<&str>),
-    (want_sha, want_code): (Option<&str>, Option<&str>),
-) -> bool {
-    sha256 == want_sha && want_code.is_none_or(|c| exe == Some(c))
-}
-
-/// The Buildbot the new masters run: `--buildbot`, else the executable every running (old)
-/// master runs — not whatever a standby slot last ran. `None`: the agents do not say (each then
-/// uses its `master.buildbot`). Refused when the running masters disagree.
-pub fn target_code(
+/// The Buildbot the new masters run: `--buildbot`, else the one every running (old) master
+/// runs — not whatever a standby slot last ran. `None`: the agents do not say (each then uses
+/// its `master.buildbot`). Refused when the running masters disagree.
+pub fn for_new_masters(
     requested: Option<&str>,
     old: &[(&str, Option<&str>)],
-) -> Result<Option<String>, Fail> {
-    if let Some(code) = requested {
-        return Ok(Some(code.to_string()));
+) -> Result<Option<String>, UpgradeError> {
+    if let Some(buildbot) = requested {
+        return Ok(Some(buildbot.to_string()));
     }
-    let mut known: Vec<&str> = old.iter().filter_map(|(_, exe)| *exe).collect();
+    let mut known: Vec<&str> = old.iter().filter_map(|(_, buildbot)| *buildbot).collect();
     known.sort_unstable();
     known.dedup();
     match known.as_slice() {
         [] => Ok(None),
-        [one] if old.iter().all(|(_, exe)| exe.is_some()) => Ok(Some((*one).to_string())),
-        _ => Err(Fail::refused(
+        [one] if old.iter().all(|(_, buildbot)| buildbot.is_some()) => Ok(Some((*one).to_string())),
+        _ => Err(UpgradeError::refused(
             "refusing to upgrade: the running masters do not run the same Buildbot; name the one \
              the new masters should run with --buildbot",
             old.iter()
-                .map(|(name, exe)| format!("{name}: {}", exe.unwrap_or("unknown")))
+                .map(|(name, buildbot)| format!("{name}: {}", buildbot.unwrap_or("unknown")))
                 .collect(),
         )),
     }
-}
-
-/// What `info`'s master is on, as [`runs`] takes it: its configuration and its executable.
-pub fn on(info: &bbctl_api::MasterInfo) -> (Option<&str>, Option<&str>) {
-    (
-        info.config.as_ref().map(|c| c.sha256.as_str()),
-        info.buildbot_executable.as_deref(),
-    )
 }
 
 /// `major.minor` of a Buildbot version (`4.3.0` → `4.3`).
@@ -56,7 +39,7 @@ pub fn major_minor(version: &str) -> Option<String> {
 
 /// The Buildbot a master runs, or will run, as far as the schema check needs it.
 #[derive(Debug, Clone, Copy)]
-pub struct Code<'a> {
+pub struct SchemaFacts<'a> {
     pub name: &'a str,
     pub version: Option<&'a str>,
     /// The DB schema head (alembic revision) of its install, when known.
@@ -70,7 +53,7 @@ const SAFE_PATH: &str = "a blue/green switch across a schema migration is unsafe
 /// differs from the running masters' (a master refuses to start against a DB schema not its own,
 /// and `upgrade-master` with live masters is unsafe). Compares the schema heads when both are
 /// known, else the major.minor versions (4.3 adds a DB migration to 4.0–4.2).
-pub fn schema_check(old: &[Code<'_>], new: &[Code<'_>]) -> Vec<String> {
+pub fn schema_check(old: &[SchemaFacts<'_>], new: &[SchemaFacts<'_>]) -> Vec<String> {
     let mut problems = Vec::new();
     let old_heads: Vec<&str> = old.iter().filter_map(|c| c.db_head).collect();
     let head = old_heads.first().copied();
@@ -92,25 +75,25 @@ pub fn schema_check(old: &[Code<'_>], new: &[Code<'_>]) -> Vec<String> {
             "the running masters do not all run Buildbot {running}.x: {old:?}"
         ));
     }
-    for code in new {
-        if let (Some(new_head), Some(head)) = (code.db_head, head) {
+    for facts in new {
+        if let (Some(new_head), Some(head)) = (facts.db_head, head) {
             if new_head != head {
                 problems.push(format!(
                     "{} would run Buildbot {} with DB schema {new_head} while the fleet's is \
                      {head}: {SAFE_PATH}",
-                    code.name,
-                    code.version.unwrap_or("?"),
+                    facts.name,
+                    facts.version.unwrap_or("?"),
                 ));
             }
             continue;
         }
-        if let (Some(v), Some(running)) = (code.version.and_then(major_minor), running)
+        if let (Some(v), Some(running)) = (facts.version.and_then(major_minor), running)
             && &v != running
         {
             problems.push(format!(
                 "{} would run Buildbot {v}.x while the fleet runs {running}.x: a change of \
                  major.minor may change the DB schema, and {SAFE_PATH}",
-                code.name
+                facts.name
             ));
         }
     }
@@ -121,24 +104,8 @@ pub fn schema_check(old: &[Code<'_>], new: &[Code<'_>]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_master_runs_a_version_only_with_its_code_when_that_is_known() {
-        let on = (Some("v2"), Some("/b/bin/buildbot"));
-        assert!(runs(on, (Some("v2"), Some("/b/bin/buildbot"))));
-        assert!(
-            runs(on, (Some("v2"), None)),
-            "code unknown: the sha decides"
-        );
-        assert!(
-            !runs(on, (Some("v2"), Some("/a/bin/buildbot"))),
-            "code-only change"
-        );
-        assert!(!runs(on, (Some("v1"), Some("/b/bin/buildbot"))));
-        assert!(runs((None, None), (None, None)));
-    }
-
-    fn code<'a>(name: &'a str, version: &'a str, db_head: Option<&'a str>) -> Code<'a> {
-        Code {
+    fn facts<'a>(name: &'a str, version: &'a str, db_head: Option<&'a str>) -> SchemaFacts<'a> {
+        SchemaFacts {
             name,
             version: Some(version),
             db_head,
@@ -147,12 +114,12 @@ mod tests {
 
     #[test]
     fn schema_check_refuses_a_minor_change_and_names_the_safe_path() {
-        let old = [code("m1", "4.2.1", None), code("m2", "4.2.0", None)];
-        assert!(schema_check(&old, &[code("m3", "4.2.5", None)]).is_empty());
-        let problems = schema_check(&old, &[code("m3", "4.3.0", None)]);
+        let old = [facts("m1", "4.2.1", None), facts("m2", "4.2.0", None)];
+        assert!(schema_check(&old, &[facts("m3", "4.2.5", None)]).is_empty());
+        let problems = schema_check(&old, &[facts("m3", "4.3.0", None)]);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].contains("upgrade-master"), "{problems:?}");
-        let unknown = Code {
+        let unknown = SchemaFacts {
             name: "m3",
             version: None,
             db_head: None,
@@ -165,37 +132,37 @@ mod tests {
 
     #[test]
     fn schema_heads_decide_when_both_are_known() {
-        let old = [code("m1", "4.2.1", Some("066"))];
+        let old = [facts("m1", "4.2.1", Some("066"))];
         // 4.0–4.2 share schema 066: a minor change with the same head is safe.
-        assert!(schema_check(&old, &[code("m2", "4.1.0", Some("066"))]).is_empty());
-        let problems = schema_check(&old, &[code("m2", "4.3.0", Some("067"))]);
+        assert!(schema_check(&old, &[facts("m2", "4.1.0", Some("066"))]).is_empty());
+        let problems = schema_check(&old, &[facts("m2", "4.3.0", Some("067"))]);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].contains("DB schema 067"), "{problems:?}");
         assert!(problems[0].contains("upgrade-master"), "{problems:?}");
         // A head unknown on one side falls back to major.minor.
-        assert_eq!(schema_check(&old, &[code("m2", "4.3.0", None)]).len(), 1);
-        assert!(schema_check(&old, &[code("m2", "4.2.7", None)]).is_empty());
+        assert_eq!(schema_check(&old, &[facts("m2", "4.3.0", None)]).len(), 1);
+        assert!(schema_check(&old, &[facts("m2", "4.2.7", None)]).is_empty());
     }
 
     #[test]
     fn the_new_masters_run_what_the_old_ones_run_unless_told_otherwise() {
         let a = "/venv-a/bin/buildbot";
         let same = [("m1", Some(a)), ("m2", Some(a))];
-        assert_eq!(target_code(None, &same).unwrap().as_deref(), Some(a));
+        assert_eq!(for_new_masters(None, &same).unwrap().as_deref(), Some(a));
         assert_eq!(
-            target_code(Some("/venv-b"), &same).unwrap().as_deref(),
+            for_new_masters(Some("/venv-b"), &same).unwrap().as_deref(),
             Some("/venv-b")
         );
-        assert_eq!(target_code(None, &[("m1", None)]).unwrap(), None);
+        assert_eq!(for_new_masters(None, &[("m1", None)]).unwrap(), None);
         let differ = [("m1", Some(a)), ("m2", Some("/venv-b/bin/buildbot"))];
-        let fail = target_code(None, &differ).unwrap_err();
-        assert_eq!(fail.exit, crate::exit::Exit::Refused);
-        assert!(fail.message.contains("--buildbot"), "{}", fail.message);
+        let fail = for_new_masters(None, &differ).unwrap_err();
+        assert_eq!(fail.exit(), crate::exit::Exit::Refused);
+        assert!(fail.to_string().contains("--buildbot"), "{fail}");
         assert!(
-            fail.lines.iter().any(|l| l.contains("m2: /venv-b")),
+            fail.lines().iter().any(|l| l.contains("m2: /venv-b")),
             "{:?}",
-            fail.lines
+            fail.lines()
         );
-        assert!(target_code(Some("/venv-b"), &differ).is_ok());
+        assert!(for_new_masters(Some("/venv-b"), &differ).is_ok());
     }
 }

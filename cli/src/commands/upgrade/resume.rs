@@ -1,0 +1,99 @@
+//! `upgrade resume [ID]` and `upgrade abort [ID]`: take an unfinished upgrade over — its journal
+//! and the fleet lease — from any machine, then run its remaining steps ([`super::run`]) or roll
+//! it back ([`super::rollback`]). A `--detach`ed upgrade is this binary again, resuming the
+//! journal named in [`RESUME_ENV`].
+
+use super::error::UpgradeError;
+use super::journal::Store;
+use super::lease;
+use super::run::{self, Runner};
+use crate::ctx::Ctx;
+use crate::exit::Exit;
+use crate::output::upgrade::Emitter;
+use crate::report::upgrade::{Journal, Phase, StepState};
+use crate::report::{Outcome, Report};
+
+/// Set by `--detach` for the background process: resume this upgrade instead of starting one.
+pub const RESUME_ENV: &str = "BBCTL_UPGRADE_RESUME_ID";
+
+/// The unfinished upgrade `id` (default: the newest), with the fleet lease taken for it under the
+/// reason `reason` gives, and the emitter its progress goes to.
+async fn take_over(
+    ctx: &Ctx,
+    id: Option<String>,
+    reason: impl FnOnce(&Journal) -> String,
+) -> Result<(Store, Journal, Emitter), UpgradeError> {
+    let (store, j) = Store::find(ctx, id, true).await?;
+    if j.phase.is_final() {
+        return Err(UpgradeError::refused(
+            format!("upgrade {} already ended: {}", j.id, j.phase.as_str()),
+            vec![],
+        ));
+    }
+    lease::take(&store.client, &j.id, &reason(&j)).await?;
+    let emitter = Emitter {
+        json: ctx.format == crate::cli::OutputFormat::Json,
+        id: j.id.clone(),
+    };
+    Ok((store, j, emitter))
+}
+
+pub async fn resume(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
+    let (mut store, mut j, emitter) = take_over(ctx, id, lease::reason).await?;
+    emitter.emit(
+        "resumed",
+        None,
+        &format!(
+            "resuming at step {}",
+            j.next_step()
+                .map_or("-".into(), |i| j.steps[i].kind.label())
+        ),
+        serde_json::Value::Null,
+    );
+    for step in j.steps.iter_mut().filter(|s| s.state == StepState::Failed) {
+        step.state = StepState::Pending;
+    }
+    j.phase = Phase::Running;
+    j.finished_at = None;
+    store.save(&j).await?;
+    Ok(run::execute(ctx, emitter, j, store).await)
+}
+
+pub async fn abort(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
+    let (mut store, mut j, emitter) =
+        take_over(ctx, id, |j| format!("abort of upgrade {}", j.id)).await?;
+    // Saved first: a CLI still running this upgrade (e.g. `--detach`) gets 409 at its next save
+    // and stops, instead of carrying on with the steps the rollback undoes.
+    j.message = Some("aborting: rolling back".into());
+    store.save(&j).await?;
+    emitter.emit(
+        "rollback",
+        None,
+        "aborting: returning the old masters to full service",
+        serde_json::Value::Null,
+    );
+    let runner = Runner::new(ctx, emitter.clone());
+    let (done, problems) = runner.rollback(&j, None).await;
+    for line in &done {
+        emitter.emit("rollback", None, line, serde_json::Value::Null);
+    }
+    j.finish(Phase::Aborted, Some("aborted by the operator".into()));
+    store.save(&j).await?;
+    lease::release(&store.client, &j.id).await;
+    let exit = if problems.is_empty() {
+        Exit::RolledBack
+    } else {
+        Exit::Failed
+    };
+    emitter.emit(
+        "finished",
+        None,
+        "aborted",
+        serde_json::json!({"phase": Phase::Aborted, "exit": exit as u8, "problems": problems}),
+    );
+    Ok(Outcome {
+        report: Report::Streamed,
+        exit,
+        warnings: problems,
+    })
+}
