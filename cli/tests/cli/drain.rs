@@ -35,7 +35,9 @@ fn follow_prints_progress_on_stderr_and_a_summary_on_stdout() {
     assert_eq!(&row[..7], ["master-2", "drained", "0", "2", "0", "0", "2"]);
     let request = fleet.agent(1).with(|s| s.drain_requests[0].clone());
     assert_eq!(request.reason.as_deref(), Some("kernel update"));
-    assert!(request.requested_by.unwrap().contains('@'));
+    // Who asked: from the body's `requested_by` or the `X-Bbctl-Requested-By` header.
+    let drain = fleet.agent(1).with(|s| s.drain.clone().unwrap());
+    assert!(drain.requested_by.unwrap().contains('@'));
 }
 
 #[test]
@@ -94,7 +96,7 @@ fn status_of_never_drained_master_is_the_agents_error() {
     let run = fleet.bbctl(&["drain", "status", "master-1"]).expect(1);
     assert_eq!(
         run.stderr,
-        "error: master-1: this master was never drained\n"
+        "error: master-1: no drain has run on this agent\n"
     );
 }
 

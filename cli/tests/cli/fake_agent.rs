@@ -1,11 +1,16 @@
 //! A fake bbctl agent: serves the `bbctl-api` wire types on 127.0.0.1:0 from a state the test
 //! controls. Drains advance one build per `GET /v1/drain`.
+//!
+//! It answers like the real agent: status codes, error envelopes and messages, body shapes.
+//! `server/tests/api/contract.rs` runs one table of requests against it and a real `bbctl-agent`
+//! and fails on any difference, and on a route served here that the table does not cover.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
@@ -103,7 +108,8 @@ pub fn router(state: Arc<Mutex<FakeState>>) -> Router {
 
 type Shared = State<Arc<Mutex<FakeState>>>;
 
-fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+fn error(code: ErrorCode, message: &str) -> Response {
+    let status = StatusCode::from_u16(code.http_status()).unwrap();
     let body = ErrorEnvelope {
         error: ErrorBody {
             code,
@@ -114,17 +120,40 @@ fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// The 401 answer when the bearer token is wrong.
+/// The 401 answer when the bearer token is wrong (checked before the body, as the real agent's
+/// middleware does).
 fn rejected(headers: &HeaderMap) -> Option<Response> {
     let expected = format!("Bearer {TOKEN}");
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         Some(value) if value == expected => None,
         _ => Some(error(
-            StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthorized,
             "missing or wrong bearer token",
         )),
     }
+}
+
+/// The real agent's optional JSON body: empty means `{}`; a bad one is a 400 envelope.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Response>> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| {
+        Box::new(error(
+            ErrorCode::BadRequest,
+            &format!("invalid JSON body: {e}"),
+        ))
+    })
+}
+
+/// The `X-Bbctl-Requested-By` header.
+fn actor(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-bbctl-requested-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 async fn version(State(s): Shared, headers: HeaderMap) -> Response {
@@ -133,7 +162,7 @@ async fn version(State(s): Shared, headers: HeaderMap) -> Response {
     }
     let name = s.lock().unwrap().master.agent_name.clone();
     Json(VersionInfo {
-        api_version: "1".into(),
+        api_version: API_VERSION.into(),
         agent_version: "0.1.0".into(),
         agent_name: name,
     })
@@ -169,66 +198,133 @@ fn op(kind: &str, message: &str) -> OperationResult {
     }
 }
 
-async fn start(State(s): Shared, headers: HeaderMap) -> Response {
+/// The pid the fake's master runs as.
+fn pid(master: &MasterInfo) -> u32 {
+    4000 + master.masterid.unwrap_or(0) as u32
+}
+
+async fn start(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
     }
+    if let Err(r) = body::<OperationRequest>(&bytes) {
+        return *r;
+    }
     let mut s = s.lock().unwrap();
-    if s.master.state == MasterState::Running {
+    let m = &mut s.master;
+    if m.process.running {
+        let message = format!("the master is already running (pid {})", pid(m));
+        return error(ErrorCode::Conflict, &message);
+    }
+    m.state = MasterState::Running;
+    m.active = Some(true);
+    m.process = ProcessInfo {
+        running: true,
+        pid: Some(pid(m)),
+        uptime_secs: Some(0.5),
+    };
+    let message = format!(
+        "master running (pid {}, masterid {}, {}, buildbot {})",
+        pid(m),
+        m.masterid.unwrap_or(0),
+        m.buildbot_name.as_deref().unwrap_or("?"),
+        m.buildbot_executable.as_deref().unwrap_or("?"),
+    );
+    Json(op("start", &message)).into_response()
+}
+
+async fn stop(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
+    if let Some(r) = rejected(&headers) {
+        return r;
+    }
+    let req: StopRequest = match body(&bytes) {
+        Ok(req) => req,
+        Err(r) => return *r,
+    };
+    let mut s = s.lock().unwrap();
+    s.stop_requests.push(req.clone());
+    let m = &mut s.master;
+    let message = if m.process.running {
+        let mode = match req.mode {
+            StopMode::Graceful => "graceful",
+            StopMode::Immediate => "immediate",
+        };
+        format!("master stopped ({mode} stop, pid {})", pid(m))
+    } else {
+        "the master was not running".to_owned()
+    };
+    m.state = MasterState::Stopped;
+    m.active = Some(false);
+    m.process = ProcessInfo {
+        running: false,
+        pid: None,
+        uptime_secs: None,
+    };
+    Json(op("stop", &message)).into_response()
+}
+
+/// Phases in which a drain holds the master (a new `POST /v1/drain` returns it).
+fn holds_master(phase: DrainPhase) -> bool {
+    matches!(
+        phase,
+        DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::DeadlinePassed
+    )
+}
+
+/// The phase as the wire spells it.
+fn phase_name(phase: DrainPhase) -> String {
+    serde_json::to_value(phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// 202 with a new drain, 200 with the one that already holds the master, as the real agent.
+async fn drain_post(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
+    if let Some(r) = rejected(&headers) {
+        return r;
+    }
+    let req: DrainRequest = match body(&bytes) {
+        Ok(req) => req,
+        Err(r) => return *r,
+    };
+    let mut s = s.lock().unwrap();
+    if let Some(d) = s.drain.clone()
+        && holds_master(d.phase)
+    {
+        s.drain_requests.push(req);
+        return Json(d).into_response();
+    }
+    if let Some(secs) = req.deadline_secs
+        && !(secs.is_finite() && secs >= 0.0)
+    {
         return error(
-            StatusCode::CONFLICT,
-            ErrorCode::Conflict,
-            "the master is already running (pid 4242)",
+            ErrorCode::BadRequest,
+            "deadline_secs must be a non-negative number",
         );
     }
-    s.master.state = MasterState::Running;
-    Json(op("start", "BuildMaster is running")).into_response()
-}
-
-async fn stop(State(s): Shared, headers: HeaderMap, Json(req): Json<StopRequest>) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
+    if !s.master.process.running {
+        return error(ErrorCode::Conflict, "the master is not running");
     }
-    let mut s = s.lock().unwrap();
-    s.stop_requests.push(req);
-    s.master.state = MasterState::Stopped;
-    Json(op("stop", "master stopped")).into_response()
-}
-
-async fn drain_post(
-    State(s): Shared,
-    headers: HeaderMap,
-    Json(req): Json<DrainRequest>,
-) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    let mut s = s.lock().unwrap();
-    let active = s
-        .drain
-        .as_ref()
-        .is_some_and(|d| d.phase == DrainPhase::Draining);
-    if !active {
-        s.drain = Some(DrainStatus {
-            id: s.drain_requests.len() as i64 + 1,
-            phase: DrainPhase::Draining,
-            started_at: 1_700_000_000.0,
-            finished_at: None,
-            deadline_at: req.deadline_secs.map(|d| 1_700_000_000.0 + d),
-            force_after_deadline: req.force_after_deadline,
-            reason: req.reason.clone(),
-            requested_by: req.requested_by.clone(),
-            builds_running: 2,
-            builds_finished: 0,
-            builds_requeued: 0,
-            workers_attached: 2,
-            workers_handed_off: vec![],
-            message: None,
-        });
-        s.master.state = MasterState::Draining;
-    }
+    s.drain = Some(DrainStatus {
+        id: s.drain_requests.len() as i64 + 1,
+        phase: DrainPhase::Draining,
+        started_at: 1_700_000_000.0,
+        finished_at: None,
+        deadline_at: req.deadline_secs.map(|d| 1_700_000_000.0 + d),
+        force_after_deadline: req.force_after_deadline,
+        reason: req.reason.clone(),
+        requested_by: req.requested_by.clone().or_else(|| actor(&headers)),
+        builds_running: 2,
+        builds_finished: 0,
+        builds_requeued: 0,
+        workers_attached: 2,
+        workers_handed_off: vec![],
+        message: None,
+    });
+    s.master.state = MasterState::Draining;
     s.drain_requests.push(req);
-    Json(s.drain.clone().unwrap()).into_response()
+    (StatusCode::ACCEPTED, Json(s.drain.clone().unwrap())).into_response()
 }
 
 async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
@@ -238,11 +334,7 @@ async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
     let mut guard = s.lock().unwrap();
     let s = &mut *guard;
     let Some(drain) = s.drain.as_mut() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "this master was never drained",
-        );
+        return error(ErrorCode::NotFound, "no drain has run on this agent");
     };
     if drain.phase == DrainPhase::Draining {
         drain.builds_running -= 1;
@@ -261,40 +353,78 @@ async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
                 DrainEnd::DeadlinePassed => DrainPhase::DeadlinePassed,
             };
             if drain.phase == DrainPhase::Drained {
+                // A drain ends by stopping the master.
                 s.master.state = MasterState::Drained;
+                s.master.active = Some(false);
+                s.master.process = ProcessInfo {
+                    running: false,
+                    pid: None,
+                    uptime_secs: None,
+                };
             }
         }
     }
     Json(drain.clone()).into_response()
 }
 
+/// Cancels a draining, deadline-passed or failed drain; 409 for any other phase.
 async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
     }
     let mut s = s.lock().unwrap();
     let Some(drain) = s.drain.as_mut() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "no drain in progress",
-        );
+        return error(ErrorCode::NotFound, "no drain");
     };
+    if !matches!(
+        drain.phase,
+        DrainPhase::Draining | DrainPhase::DeadlinePassed | DrainPhase::Failed
+    ) {
+        let message = format!(
+            "the drain is {}: nothing to cancel{}",
+            phase_name(drain.phase),
+            if drain.phase == DrainPhase::Stopping {
+                " (the master is being stopped)"
+            } else {
+                ""
+            }
+        );
+        return error(ErrorCode::Conflict, &message);
+    }
     drain.phase = DrainPhase::Cancelled;
     let drain = drain.clone();
     s.master.state = MasterState::Running;
     Json(drain).into_response()
 }
 
-async fn events(State(s): Shared, headers: HeaderMap) -> Response {
+/// Server-sent events: `id:` seq, `event:` kind, `data:` the event; `?since=SEQ` replays the
+/// backlog after SEQ, and without it only new events come (none, here).
+async fn events(State(s): Shared, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
     }
-    let backlog = s.lock().unwrap().events.clone();
+    let since = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("since="))
+        .and_then(|v| v.parse::<u64>().ok());
+    let backlog: Vec<Event> = match since {
+        Some(since) => s
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| e.seq > since)
+            .cloned()
+            .collect(),
+        None => vec![],
+    };
     let stream = futures_util::stream::iter(backlog)
         .map(|e| {
             Ok::<_, Infallible>(
                 SseEvent::default()
+                    .id(e.seq.to_string())
                     .event(e.kind.clone())
                     .data(serde_json::to_string(&e).unwrap()),
             )
@@ -402,5 +532,7 @@ fn fleet() -> FleetView {
             results: None,
         }],
         unclaimed_requests: 0,
+        claimed_requests: vec![],
+        services: vec![],
     }
 }

@@ -11,7 +11,7 @@ fn start_running_master_is_refused_with_agent_message_verbatim() {
     let run = fleet.bbctl(&["start", "master-1"]).expect(5);
     assert_eq!(
         run.stderr,
-        "error: master-1: the master is already running (pid 4242)\n"
+        "error: master-1: the master is already running (pid 4001)\n"
     );
 }
 

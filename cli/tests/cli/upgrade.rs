@@ -22,7 +22,7 @@ fn dry_run_plans_blue_green_onto_the_idle_slot_and_touches_nothing() {
             "--dry-run",
         ])
         .expect(0);
-    assert!(run.stdout.contains("Plan (BlueGreen)"), "{}", run.stdout);
+    assert!(run.stdout.contains("Plan (blue_green)"), "{}", run.stdout);
     let rows: Vec<&str> = run
         .stdout
         .lines()

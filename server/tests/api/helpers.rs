@@ -9,7 +9,8 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use bbctl_agent::AppState;
 use bbctl_agent::buildbot::{
-    Build, BuildRequest, BuildbotApi, Builder, Master, RestError, RestResult, Worker,
+    Build, BuildRequest, BuildbotApi, Builder, ClusteredService, Master, RestError, RestResult,
+    Worker,
 };
 use bbctl_agent::config::AgentConfig;
 use bbctl_agent::db::Db;
@@ -41,6 +42,8 @@ pub struct FakeData {
     pub builds: Vec<Build>,
     pub builders: Vec<Builder>,
     pub requests: Vec<BuildRequest>,
+    pub schedulers: Vec<ClusteredService>,
+    pub changesources: Vec<ClusteredService>,
 }
 
 #[derive(Default, Clone)]
@@ -83,6 +86,12 @@ impl BuildbotApi for FakeBuildbot {
     }
     fn incomplete_buildrequests(&self) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>> {
         self.answer(|d| d.requests.clone())
+    }
+    fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
+        self.answer(|d| d.schedulers.clone())
+    }
+    fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
+        self.answer(|d| d.changesources.clone())
     }
 }
 

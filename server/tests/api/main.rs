@@ -2,18 +2,25 @@
 //! 127.0.0.1:0, with a fake Buildbot REST API where the master is not the point, and against
 //! a real single Buildbot master (`real_master`) where it is.
 
+mod agent_process;
 mod auth;
 mod auth_every_route;
 mod cli;
 mod configs;
+mod contract;
 mod drain;
 mod events;
+// The CLI tests' fake agent, checked against the real one by `contract`.
+#[allow(dead_code)]
+#[path = "../../../cli/tests/cli/fake_agent.rs"]
+mod fake_agent;
 mod fuzz;
 mod health;
 mod helpers;
 mod history;
 mod openapi;
 mod pki;
+mod postgres_state;
 mod posture;
 mod real_master;
 mod secrets;

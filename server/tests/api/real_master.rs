@@ -147,6 +147,20 @@ async fn lifecycle_against_a_real_master() {
     assert_eq!(info["problems"], json!([]));
     let (_, fleet) = c.call("GET", "/v1/fleet", None).await;
     assert_eq!(fleet["masters"][0]["masterid"], row["masterid"]);
+    // Buildbot's own scheduler rows decode, and the one master claims its force scheduler
+    // (at its start; waited for, not timed).
+    let mut services = fleet["services"].clone();
+    for _ in 0..60 {
+        if services[0]["masterid"] == row["masterid"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        services = c.call("GET", "/v1/fleet", None).await.1["services"].clone();
+    }
+    assert_eq!(
+        services,
+        json!([{"kind": "scheduler", "name": "force", "masterid": row["masterid"], "master_name": row["name"]}])
+    );
     let (_, workers) = c.call("GET", "/v1/master/workers", None).await;
     assert_eq!(workers, json!([]), "no worker runs in this test");
     let ready = reqwest::get(format!("{}/readyz", c.base)).await.unwrap();

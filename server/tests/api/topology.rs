@@ -2,7 +2,9 @@
 //! claimed requests are filtered by its master id; the fleet shows everything.
 
 use axum::http::StatusCode;
-use bbctl_agent::buildbot::{Build, BuildRequest, Builder, MasterRef, Worker};
+use bbctl_agent::buildbot::{
+    Build, BuildRequest, Builder, ClusteredService, MasterRef, OwnerRef, Worker,
+};
 use serde_json::json;
 
 use crate::helpers::{TestAgent, assert_error, master};
@@ -83,6 +85,17 @@ fn populate(agent: &TestAgent) {
                 complete: false,
             },
         ];
+        d.schedulers = vec![ClusteredService {
+            name: "force".into(),
+            master: Some(OwnerRef {
+                masterid: 1,
+                name: Some("vm:/srv/other".into()),
+            }),
+        }];
+        d.changesources = vec![ClusteredService {
+            name: "poller".into(),
+            master: None,
+        }];
     });
 }
 
@@ -155,6 +168,25 @@ async fn fleet_shows_every_master_worker_and_build() {
     assert_eq!(fleet["workers"][1]["paused"], true);
     assert_eq!(fleet["builds"].as_array().unwrap().len(), 2);
     assert_eq!(fleet["unclaimed_requests"], 1);
+    let claims: Vec<_> = fleet["claimed_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["buildrequestid"].clone(),
+                r["claimed_by_masterid"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(claims, [(json!(7), json!(2)), (json!(8), json!(1))]);
+    assert_eq!(
+        fleet["services"],
+        json!([
+            {"kind": "scheduler", "name": "force", "masterid": 1, "master_name": "vm:/srv/other"},
+            {"kind": "change_source", "name": "poller", "masterid": null, "master_name": null},
+        ])
+    );
 }
 
 #[tokio::test]
@@ -175,6 +207,29 @@ async fn rest_down_is_502_for_topology_and_a_problem_is_not_invented_when_stoppe
     assert_eq!(info["state"], "stopped");
     assert_eq!(info["masterid"], serde_json::Value::Null);
     assert_eq!(info["problems"], json!([]));
+}
+
+#[tokio::test]
+async fn a_known_master_keeps_its_id_while_its_rest_api_is_down() {
+    let agent = TestAgent::new();
+    agent.fake.set(|d| {
+        d.masters = vec![master(
+            5,
+            &format!("vm:{}", agent.dir.path().join("master").display()),
+            true,
+        )]
+    });
+    let (_, info) = agent.call("GET", "/v1/master", None).await;
+    assert_eq!(info["masterid"], 5, "{info:#}");
+    agent.fake.set(|d| d.down = true);
+    let (status, info) = agent.call("GET", "/v1/master", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["masterid"], 5, "{info:#}");
+    assert!(
+        info["buildbot_name"].as_str().unwrap().ends_with("/master"),
+        "{info:#}"
+    );
+    assert_eq!(info["active"], serde_json::Value::Null, "{info:#}");
 }
 
 #[tokio::test]
