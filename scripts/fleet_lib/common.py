@@ -1,6 +1,7 @@
 """Shared helpers of scripts/fleet: messages, errors, paths, running commands, waiting, HTTP."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,11 +60,12 @@ def run(cmd, log, what, env=None, cwd=None, timeout=300):
                 env=env,
                 cwd=cwd,
                 timeout=timeout,
+                check=False,
             )
-        except subprocess.TimeoutExpired:
-            raise FleetError(f"{what}: no answer after {timeout}s (log: {log}){tail(log)}")
+        except subprocess.TimeoutExpired as e:
+            raise FleetError(f"{what}: no answer after {timeout}s (log: {log}){tail(log)}") from e
         except OSError as e:
-            raise FleetError(f"{what}: cannot run {cmd[0]}: {e}")
+            raise FleetError(f"{what}: cannot run {cmd[0]}: {e}") from e
     if proc.returncode != 0:
         raise FleetError(f"{what} failed with exit code {proc.returncode} (log: {log}){tail(log)}")
 
@@ -121,17 +123,39 @@ def toml_value(value):
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"no TOML for {value!r}")
+
+
+def _toml_string(text):
+    """A TOML basic string: printable ASCII as is, everything else escaped (\\uXXXX, or \\UXXXXXXXX
+    beyond the BMP, where a JSON string would have a surrogate pair that TOML refuses)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def toml_key(key):
+    """A bare key when TOML allows one, else a quoted key."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
 
 
 def toml_table(name, values):
     lines = [f"[{name}]"] if name else []
-    lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in values.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ import os
 import shutil
 
 from . import procs
-from .common import HOST, FleetError, tail, buildbot_venv, http_json, run, say, toml_table, wait_until, write_file
+from .common import HOST, FleetError, buildbot_venv, http_json, run, say, tail, toml_table, wait_until, write_file
 
 CONFIGS = "scripts/fleet-configs"
 
@@ -107,7 +107,7 @@ def start_master_via_agent(slot, token, timeout=150):
     try:
         status, body = http_json("POST", url, {"reason": "scripts/fleet up"}, token=token, timeout=timeout)
     except OSError as e:
-        raise FleetError(f"{slot['name']}: POST {url} failed: {e} (agent log: {slot['agent_log']})")
+        raise FleetError(f"{slot['name']}: POST {url} failed: {e} (agent log: {slot['agent_log']})") from e
     if status == 404 or status == 405:
         raise FleetError(
             f"{slot['name']}: the agent has no POST /v1/master/start ({status}); "

@@ -60,7 +60,7 @@ def who_listens(port):
     """A hint naming the process that holds a port (from `ss`), or an empty string."""
     try:
         out = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""

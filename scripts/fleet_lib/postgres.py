@@ -41,7 +41,7 @@ def _as_pg(cmd):
 def _pg_can_traverse(path):
     if os.geteuid() != 0:
         return True
-    return subprocess.run(_as_pg(["test", "-x", str(path)]), stdin=subprocess.DEVNULL).returncode == 0
+    return subprocess.run(_as_pg(["test", "-x", str(path)]), stdin=subprocess.DEVNULL, check=False).returncode == 0
 
 
 def _chown_pg(*paths):
@@ -58,7 +58,7 @@ def setup(fleet_dir, port, log):
         try:
             pwd.getpwnam(PG_USER)
         except KeyError:
-            raise FleetError("no user `postgres`: install the Debian package postgresql (scripts/install-deps)")
+            raise FleetError("no user `postgres`: install the Debian package postgresql (scripts/install-deps)") from None
     home = fleet_dir / "postgres"
     if not _pg_can_traverse(fleet_dir):
         digest = hashlib.sha256(str(fleet_dir).encode()).hexdigest()[:12]

@@ -22,7 +22,7 @@ def load(fleet_dir):
     except FileNotFoundError:
         return None
     except ValueError as e:
-        raise FleetError(f"{path(fleet_dir)} is not valid JSON: {e}")
+        raise FleetError(f"{path(fleet_dir)} is not valid JSON: {e}") from e
 
 
 def save(fleet):

@@ -17,7 +17,7 @@ from .common import HOST, REPO, SCRIPTS, FleetError, buildbot_venv, http_json, s
 
 def install_deps():
     say("checking dependencies (scripts/install-deps)")
-    proc = subprocess.run([str(SCRIPTS / "install-deps")], stdin=subprocess.DEVNULL)
+    proc = subprocess.run([str(SCRIPTS / "install-deps")], stdin=subprocess.DEVNULL, check=False)
     if proc.returncode != 0:
         raise FleetError("scripts/install-deps failed (see its messages above)")
 
@@ -38,7 +38,7 @@ def binaries(build, log):
         say(f"building bbctl-agent and bbctl (cargo build; log: {log})")
         with open(log, "ab") as out:
             proc = subprocess.run(["cargo", "build", "-p", "bbctl-agent", "-p", "bbctl"], cwd=REPO,
-                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0:
             raise FleetError(f"cargo build failed (log: {log})")
     agent = Path(agent) if agent else target_dir() / "debug" / "bbctl-agent"
@@ -226,7 +226,7 @@ def run(args):
     state.save(fleet)
     try:
         bring_up(fleet_dir, args, fleet)
-    except BaseException as e:
+    except BaseException as e:  # noqa: BLE001 - any failure, Ctrl-C included, stops what had started
         state.save(fleet)
         if isinstance(e, FleetError):
             say(f"ERROR: {e}")
