@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 use std::{env, fs};
@@ -218,6 +218,34 @@ impl Fleet {
     /// A client of slot `index`'s agent, with the fleet's token.
     pub fn agent(&self, index: usize) -> AgentClient {
         AgentClient::new(&self.info.masters[index].agent_url, &self.token().unwrap())
+    }
+
+    /// Starts slot `i`'s agent (which must not be running) with its recorded binary and config,
+    /// plus the environment `env` (e.g. `BBCTL_AGENT_MASTER__START_TIMEOUT_SECS`), appending to
+    /// its log. Its PID goes into fleet.json, so `scripts/fleet down` (which stops exactly the
+    /// PIDs recorded there) stops it too, even when the caller forgets the child.
+    pub fn start_agent(&self, i: usize, env: &[(&str, &str)]) -> Result<Child> {
+        let slot = &self.info.masters[i];
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(&slot.agent_log)
+            .context("agent log")?;
+        let child = Command::new(&self.info.agent_bin)
+            .arg("--config")
+            .arg(&slot.agent_config)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("start the agent")?;
+        let path = self.dir().join("fleet.json");
+        let mut doc: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path)?)?;
+        doc["masters"][i]["agent_pid"] = child.id().into();
+        let tmp = path.with_extension("json.tmp");
+        fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")?;
+        fs::rename(&tmp, &path)?;
+        Ok(child)
     }
 
     /// PIDs of every process of the fleet now: PostgreSQL, crossbar, HAProxy, agents, masters

@@ -37,6 +37,10 @@ pub struct PostgresInfo {
     pub pid: u32,
     pub port: u16,
     pub datadir: PathBuf,
+    /// The server's log (`pg_ctl start -l`).
+    pub log: PathBuf,
+    /// The PostgreSQL binaries (`pg_ctl`) the fleet used.
+    pub bindir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,11 +9,13 @@
 //!   and again while a new master starts, `upgrade resume` each time: completes; every build
 //!   SUCCESS once; never fewer than `--min-serving` masters ready; all on v2.
 //! - blue-green, killed at every step (2 masters + 2 standby, 3 workers): `bbctl` SIGKILLed
-//!   during each step in turn (start-new × 2, drain, wait-drained, verify), `upgrade resume`
+//!   during each step in turn (start_new × 2, drain, wait_drained, verify), `upgrade resume`
 //!   each time: completes; every build SUCCESS once; workers on the new masters, old ones drained.
 //! - rollback and abort (2 masters + 2 standby): a v2 whose www port is taken passes checkconfig
-//!   but cannot start → rolled back (exit 6, the log line that explains it), old masters serve;
-//!   then `upgrade abort` while the old masters drain → the same.
+//!   but cannot start → rolled back (exit 6, the log line that explains it), old masters serve
+//!   (fault 5's neighbour); a v2 whose master starts but never becomes healthy (it hangs in its
+//!   start-up) → the agent's start timeout passes, rolled back (exit 6), the hung new master
+//!   stopped (fault 6); then `upgrade abort` while the old masters drain → the same.
 //! - `--buildbot` (2 masters + 2 standby, `upgrade/buildbot.rs`): a missing Buildbot and a real
 //!   Buildbot 4.2.1 (another DB schema) refused with nothing touched; an upgrade onto a second
 //!   install, then a config-only one that keeps that code; a rolling code-only upgrade whose
@@ -72,7 +74,7 @@ fn blue_green_upgrade_loses_no_build_and_refuses_bad_configs_and_a_second_upgrad
         .iter()
         .map(|d| force_anywhere(&fleet, "sleep", *d))
         .collect();
-    std::thread::sleep(Duration::from_secs(2));
+    wait_started(&fleet, &requests);
     let out = fleet.bbctl(&[
         "upgrade",
         "--new-config",
@@ -198,7 +200,6 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
         child.wait().unwrap();
         eprintln!("kill {n}: bbctl SIGKILLed during `{step}` of {id}");
         requests.push(force_anywhere(&fleet, "sleep", 9));
-        std::thread::sleep(Duration::from_secs(2));
         assert_eq!(journal(&fleet, Some(&id)).unwrap()["phase"], "running");
         child = fleet.spawn_bbctl(&["upgrade", "resume", &id]);
     }
@@ -238,8 +239,108 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
     eprintln!("rolling upgrade with two kills: {:?}", started.elapsed());
 }
 
+/// The agents of the standby slots (the new masters of a blue-green upgrade) stopped and started
+/// again with `env` (empty: as the fleet configured them).
+fn restart_standby_agents(fleet: &Fleet, env: &[(&str, &str)]) {
+    let info = fleet.reload_info().unwrap();
+    for (i, slot) in info.masters.iter().enumerate().filter(|(_, m)| m.standby) {
+        let pid = slot.agent_pid;
+        assert!(
+            std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status()
+                .unwrap()
+                .success()
+        );
+        wait_until("the agent to stop", Duration::from_secs(30), || {
+            Ok((!bbctl_e2e::pid_alive(pid)).then_some(()))
+        })
+        .unwrap();
+        // Not waited for: fleet.json has its PID, so the fleet's `down` stops it.
+        drop(fleet.start_agent(i, env).unwrap());
+        // Its first `GET /v1/master` runs the master's `buildbot --version` (cached after): wait
+        // for it here, not in the CLI's 5 s timeout.
+        let agent = fleet.agent(i);
+        wait_until("the agent to answer", Duration::from_secs(60), || {
+            Ok(Some(agent.get::<Value>("/v1/master")?))
+        })
+        .unwrap();
+    }
+}
+
+/// Fault 6: a new master that starts but never becomes healthy. Its master.cfg passes
+/// checkconfig, then hangs when the master itself loads it (it ends on SIGTERM): the agent's start
+/// gives up after `master.start_timeout_secs` (20 s here), the gate fails, the upgrade rolls back
+/// (exit 6) and stops the hung master; the old masters never stopped serving.
+fn health_timeout_rolls_back(fleet: &Fleet, old_ids: &BTreeSet<i64>) {
+    restart_standby_agents(fleet, &[("BBCTL_AGENT_MASTER__START_TIMEOUT_SECS", "20")]);
+    let before = masters(fleet);
+    let v2 = std::fs::read_to_string(&fleet.info.master_cfg_v2).unwrap();
+    // Buildbot loads master.cfg in a thread: the handler that ends the process on SIGTERM is
+    // installed from the reactor's (main) thread, then the loading thread never returns.
+    let hang = "import os as _os, signal as _signal, sys as _sys, time as _time\n\
+                if \"checkconfig\" not in _sys.argv:\n    \
+                from twisted.internet import reactor as _reactor\n    \
+                _reactor.callFromThread(\n        \
+                _signal.signal, _signal.SIGTERM, lambda *_: _os._exit(1)\n    )\n    \
+                _time.sleep(3600)\n";
+    let dir = tempfile::tempdir().unwrap();
+    let hang_cfg = dir.path().join("master.cfg");
+    std::fs::write(&hang_cfg, format!("{hang}{v2}")).unwrap();
+    let mut requests = vec![force_anywhere(fleet, "sleep", 10)];
+    let out = fleet.bbctl(&[
+        "upgrade",
+        "--new-config",
+        hang_cfg.to_str().unwrap(),
+        "--yes",
+        "--reason",
+        "fault 6",
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rolled back") && stderr.contains("within 20s"),
+        "{}",
+        text(&out)
+    );
+    let j = journal(fleet, None).unwrap();
+    assert_eq!(j["reason"], "fault 6", "{j:#}");
+    assert_eq!(j["phase"], "rolled_back", "{j:#}");
+    let failed: Vec<&Value> = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "failed")
+        .collect();
+    assert!(
+        failed.len() == 1 && failed[0]["step"] == "start_new",
+        "{j:#}"
+    );
+    let after = masters(fleet);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b["state"], a["state"], "not rolled back: {a}");
+        if b["state"] == "running" {
+            assert_eq!(b["config_sha256"], a["config_sha256"], "{a}");
+        }
+    }
+    for slot in fleet.info.masters.iter().filter(|m| m.standby) {
+        let pid = std::fs::read_to_string(slot.basedir.join("twistd.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        assert!(
+            pid.is_none_or(|p| !bbctl_e2e::pid_alive(p)),
+            "{} still runs",
+            slot.name
+        );
+    }
+    requests.push(force_anywhere(fleet, "sleep", 4));
+    let ran_on = assert_success_once(fleet, &requests);
+    assert!(ran_on.iter().all(|m| old_ids.contains(m)), "{ran_on:?}");
+    restart_standby_agents(fleet, &[]);
+}
+
 #[test]
-fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
+fn failed_starts_roll_back_and_abort_rolls_back_on_demand() {
     let _serial = bbctl_e2e::serial();
     let fleet = Fleet::up(FleetOptions {
         masters: 2,
@@ -247,12 +348,20 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
         workers: 3,
     })
     .unwrap();
-    let old_ids: BTreeSet<i64> = masters(&fleet)
-        .iter()
-        .filter(|m| m["state"] == "running")
-        .map(|m| m["masterid"].as_i64().unwrap())
-        .collect();
-    assert_eq!(old_ids.len(), 2);
+    // Every agent answering `masters list` (a loaded machine may make one late).
+    let old_ids: BTreeSet<i64> = wait_until(
+        "both old masters listed running",
+        Duration::from_secs(60),
+        || {
+            let ids: BTreeSet<i64> = masters(&fleet)
+                .iter()
+                .filter(|m| m["state"] == "running")
+                .filter_map(|m| m["masterid"].as_i64())
+                .collect();
+            Ok((ids.len() == 2).then_some(ids))
+        },
+    )
+    .unwrap();
     let before = masters(&fleet);
 
     // A v2 whose www port is PostgreSQL's: checkconfig does not bind ports, the start fails.
@@ -295,12 +404,14 @@ fn start_failure_rolls_back_and_abort_rolls_back_on_demand() {
     let ran_on = assert_success_once(&fleet, &requests);
     assert!(ran_on.iter().all(|m| old_ids.contains(m)), "{ran_on:?}");
 
+    health_timeout_rolls_back(&fleet, &old_ids);
+
     // `upgrade abort` while the old masters drain (their builds still running).
     let mut requests: Vec<i64> = [25, 25]
         .iter()
         .map(|d| force_anywhere(&fleet, "sleep", *d))
         .collect();
-    std::thread::sleep(Duration::from_secs(2));
+    wait_started(&fleet, &requests);
     let v2 = fleet.info.master_cfg_v2.to_str().unwrap();
     let out = fleet.bbctl(&["upgrade", "--new-config", v2, "--yes", "--detach"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

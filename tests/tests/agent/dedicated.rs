@@ -5,13 +5,11 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
 use bbctl_api::{CheckConfigResult, ConfigVersion, MasterInfo, MasterState, OperationResult};
-use bbctl_e2e::agent_client::{AgentClient, epoch_now};
+use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::{Fleet, FleetOptions, pid_alive, wait_until};
 use serde_json::{Value, json};
 
@@ -116,13 +114,9 @@ fn read_pid(path: &Path) -> u32 {
 /// nothing of Buildbot is observable until a master runs again: both are SIGKILLed (they ignore
 /// SIGTERM without their MQ) and restarted through their agents, which works with the router
 /// down (the master reports active but never joins the MQ). Then a Buildbot event — master-2
-/// becoming active in the shared DB — must reach master-1's agent as `buildbot.masters.started`
-/// from `polling` within the polling interval (1 s in the fleet's agent.toml) of the moment a
-/// watcher polling REST every 100 ms first saw it, plus what the agent's polls themselves take:
-/// a poll reads five collections from the master, which answers one call at a time, and the
-/// event may have just missed one poll, so the bound is `interval + 2 × 5 × the slowest REST call
-/// the watcher saw meanwhile + 0.3 s` (≈ 1.5 s when the master answers in 20 ms; more on a
-/// loaded machine, where a master that is starting slows its neighbour's REST API to seconds).
+/// becoming active in the shared DB — reaches master-1's agent as `buildbot.masters.started`
+/// from `polling`. How soon after the fact it arrives is a benchmark (BENCHMARKS.md), not a
+/// bound asserted here.
 fn router_loss_falls_back_to_polling(fleet: &Fleet, agents: &[AgentClient]) {
     let master2: MasterInfo = agents[1].get("/v1/master").unwrap();
     let master2_id = master2.masterid.unwrap();
@@ -178,70 +172,32 @@ fn router_loss_falls_back_to_polling(fleet: &Fleet, agents: &[AgentClient]) {
     }
     let started: OperationResult = agents[0].post("/v1/master/start", &json!({})).unwrap();
     assert!(started.ok, "{started:#?}");
-    // Let master-1's agent take at least one polling snapshot with master-2 inactive.
-    std::thread::sleep(Duration::from_millis(2500));
-
+    // master-2 inactive (it marked itself so when it lost the MQ), as master-1's REST API says;
+    // then master-1's agent must have polled that state at least once (its snapshots are not
+    // observable; two intervals and a bit cover a poll that just missed it).
     let rest = fleet.buildbot(0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let watching = Arc::clone(&stop);
-    // (first moment REST showed master-2 active, [(call start, call duration)]).
-    let watcher = std::thread::spawn(move || {
-        let (mut seen, mut calls) = (None, Vec::new());
-        // The agent's own poll may catch master-2 active between two of the watcher's calls, so
-        // the event can arrive first: the watcher keeps going after it until it has seen master-2
-        // active too (a negative lag is within the bound), or gives up 10 s after the event.
-        let mut stop_after = None;
-        loop {
-            if watching.load(Ordering::Relaxed) {
-                let deadline = *stop_after.get_or_insert_with(|| epoch_now() + 10.0);
-                if seen.is_some() || epoch_now() > deadline {
-                    break;
-                }
-            }
-            let t0 = epoch_now();
-            let masters = rest.list("masters", "masters");
-            let t1 = epoch_now();
-            calls.push((t0, t1 - t0));
-            let active = masters
-                .iter()
-                .flatten()
-                .any(|m| m["masterid"] == master2_id && m["active"] == true);
-            if active && seen.is_none() {
-                seen = Some(t1);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        (seen, calls)
-    });
+    wait_until("master-2 inactive in REST", Duration::from_secs(30), || {
+        let masters = rest.list("masters", "masters")?;
+        Ok(masters
+            .iter()
+            .any(|m| m["masterid"] == master2_id && m["active"] == false)
+            .then_some(()))
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_secs_f64(2.0 * POLL_INTERVAL_SECS + 0.5));
+
     let started: OperationResult = agents[1].post("/v1/master/start", &json!({})).unwrap();
     assert!(started.ok, "{started:#?}");
     let event = events
         .wait_for(
             "buildbot.masters.started of master-2",
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             |e| e.kind == "buildbot.masters.started" && e.data["masterid"] == master2_id,
         )
         .unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let (seen_at, calls) = watcher.join().unwrap();
-    let seen_at =
-        seen_at.expect("the watcher saw master-2 active within 10 s of the agent's event");
     assert_eq!(event.event.source, "polling", "{:#?}", event.event);
-    let slowest = calls
-        .iter()
-        .filter(|(t0, _)| *t0 >= seen_at - 3.0)
-        .map(|(_, d)| *d)
-        .fold(0.0, f64::max);
-    let bound = POLL_INTERVAL_SECS + 2.0 * 5.0 * slowest + 0.3;
-    let lag = event.arrived_at - seen_at;
-    eprintln!(
-        "masters.started via polling: {lag:.3} s after a 100 ms REST watcher saw it (negative: before) \
-         (bound {bound:.3} s; slowest REST call meanwhile {slowest:.3} s)"
-    );
-    assert!(
-        lag < bound,
-        "arrived {lag:.3} s after master-2 became active (bound {bound:.3} s)"
-    );
+    assert_eq!(event.event.data["active"], true, "{:#?}", event.event);
+    // How soon after the master became active the event came is a benchmark, not asserted.
     assert_eq!(
         agents[0].open_get("/healthz").unwrap().1["event_source"],
         "polling"

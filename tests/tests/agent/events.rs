@@ -1,5 +1,6 @@
 //! Events with the router up: a build's `buildbot.builds.new` and `.finished` reach an SSE
-//! subscriber over WAMP within 1 s of Buildbot's own timestamps.
+//! subscriber over WAMP, in order, after the moments Buildbot records for them. How soon is a
+//! benchmark (BENCHMARKS.md), not asserted here: the lags are printed.
 
 use std::time::Duration;
 
@@ -7,19 +8,18 @@ use bbctl_e2e::{Buildbot, shared_fleet, wait_until};
 
 use crate::{BUILD_TIMEOUT, agents};
 
-/// Seconds between Buildbot's integer timestamp and the arrival, which must be within 1 s of the
-/// real moment: the real moment lies in [ts, ts + 1), so the arrival lies in [ts, ts + 2).
-fn assert_within_1s(what: &str, arrived_at: f64, buildbot_ts: i64) {
+/// The event arrived after the moment Buildbot recorded (an integer timestamp, rounded down).
+fn assert_after(what: &str, arrived_at: f64, buildbot_ts: i64) {
     let lag = arrived_at - buildbot_ts as f64;
-    eprintln!("{what}: arrived {lag:.3} s after Buildbot's (integer) timestamp");
+    eprintln!("{what}: arrived {lag:.3} s after Buildbot's (integer) timestamp (not a bound)");
     assert!(
-        (0.0..2.0).contains(&lag),
-        "{what}: arrived {lag:.3} s after {buildbot_ts}"
+        lag >= 0.0,
+        "{what}: arrived at {arrived_at}, before {buildbot_ts}"
     );
 }
 
 #[test]
-fn events_arrive_within_1s_over_wamp() {
+fn events_arrive_over_wamp_in_order() {
     let fleet = shared_fleet();
     let agent = &agents(fleet)[1];
     wait_until(
@@ -56,18 +56,24 @@ fn events_arrive_within_1s_over_wamp() {
     assert_eq!(finished.event.source, "wamp", "{:#?}", finished.event);
 
     let build = &bb.list(&format!("builds/{buildid}"), "builds").unwrap()[0];
-    assert_within_1s(
+    assert_after(
         "builds.new",
         new.arrived_at,
         build["started_at"].as_i64().unwrap(),
     );
-    assert_within_1s(
+    assert_after(
         "builds.finished",
         finished.arrived_at,
         build["complete_at"].as_i64().unwrap(),
     );
-    // The agent stamps an event when it publishes it; the stream delivers it at once.
+    assert!(new.event.seq < finished.event.seq, "{new:#?} {finished:#?}");
+    // The agent stamps an event when it publishes it; the stream delivers it after that.
     for a in [&new, &finished] {
-        assert!(a.arrived_at - a.event.at < 0.5, "{a:#?}");
+        eprintln!(
+            "{}: delivered {:.3} s after the agent stamped it (not a bound)",
+            a.event.kind,
+            a.arrived_at - a.event.at
+        );
+        assert!(a.arrived_at >= a.event.at, "{a:#?}");
     }
 }

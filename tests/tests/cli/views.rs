@@ -183,7 +183,8 @@ fn workers_and_builds_mismatches(fleet: &Fleet, buildid: i64) -> anyhow::Result<
 fn workers_and_builds_match_rest_while_a_build_runs() {
     let fleet = shared_fleet();
     let bb = fleet.buildbot(1);
-    let forced = bb.force("sleep", &[("duration", "10")]).unwrap();
+    // Long enough that a loaded machine still lists it as running while the views converge.
+    let forced = bb.force("sleep", &[("duration", "30")]).unwrap();
     let build: Value = wait_until("our build to start", Duration::from_secs(30), || {
         let rows = bb.list(
             &format!("builds?buildrequestid={}", forced.buildrequestid),
@@ -197,7 +198,7 @@ fn workers_and_builds_match_rest_while_a_build_runs() {
     let mut last = Vec::new();
     wait_until(
         "bbctl workers/builds list to match REST",
-        Duration::from_secs(8),
+        Duration::from_secs(25),
         || {
             last = workers_and_builds_mismatches(fleet, buildid)?;
             Ok(last.is_empty().then_some(()))

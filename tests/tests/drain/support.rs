@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use bbctl_api::{DrainPhase, DrainStatus};
 use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::{Buildbot, Fleet, ForcedBuild, wait_until};
@@ -175,8 +175,30 @@ pub fn lb_server(fleet: &Fleet, i: usize) -> String {
         .unwrap_or_default()
 }
 
-/// Every handed-off worker reached another master within `max` seconds of being free.
-pub fn assert_handoffs_within(status: &DrainStatus, workers: &[String], max: f64) {
+/// Waits until a drain of master `mid` holds every worker of `here` (those attached to it when it
+/// started): each is paused or already gone from `mid`, so no new build can start there.
+pub fn wait_workers_held(bb: &Buildbot, mid: i64, here: &[String]) {
+    wait_until(
+        &format!("the drain to pause or hand off {here:?}"),
+        Duration::from_secs(30),
+        || {
+            let rows = bb.list("workers", "workers")?;
+            let held = here.iter().all(|name| {
+                rows.iter()
+                    .find(|w| w["name"].as_str() == Some(name.as_str()))
+                    .is_some_and(|w| {
+                        w["paused"].as_bool() == Some(true) || !connected_to(w).contains(&mid)
+                    })
+            });
+            Ok(held.then_some(()))
+        },
+    )
+    .unwrap();
+}
+
+/// Every worker of `workers` was handed off: the drain saw it attached to another master, after
+/// it became free (how long that took is a benchmark, scripts/bench-handoff; printed here only).
+pub fn assert_handed_off(status: &DrainStatus, workers: &[String]) {
     for name in workers {
         let h = status
             .workers_handed_off
@@ -186,9 +208,19 @@ pub fn assert_handoffs_within(status: &DrainStatus, workers: &[String], max: f64
         let at = h
             .attached_elsewhere_at
             .unwrap_or_else(|| panic!("{name} never seen elsewhere: {status:#?}"));
-        let latency = at - h.free_at;
-        eprintln!("handoff {name}: {latency:.2} s to {:?}", h.to_master);
-        assert!(latency <= max, "{name} took {latency:.2} s: {status:#?}");
+        assert!(
+            h.to_master.is_some(),
+            "{name}: to which master? {status:#?}"
+        );
+        assert!(
+            at >= h.free_at,
+            "{name} attached elsewhere before it was free: {status:#?}"
+        );
+        eprintln!(
+            "handoff {name}: {:.2} s to {:?} (not a bound)",
+            at - h.free_at,
+            h.to_master
+        );
     }
 }
 
@@ -202,33 +234,8 @@ impl Drop for Restarted {
     }
 }
 
-/// Starts slot `i`'s agent again with its recorded binary and config, logging to its log.
+/// Starts slot `i`'s agent again (after a kill) with its recorded binary and config; its PID
+/// goes into fleet.json.
 pub fn restart_agent(fleet: &Fleet, i: usize) -> Result<Restarted> {
-    let slot = &fleet.info.masters[i];
-    let log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&slot.agent_log)
-        .context("agent log")?;
-    let child = Command::new(&fleet.info.agent_bin)
-        .arg("--config")
-        .arg(&slot.agent_config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("restart the agent")?;
-    record_agent_pid(fleet, i, child.id())?;
-    Ok(Restarted(child))
-}
-
-/// Writes the restarted agent's PID into fleet.json, so that `scripts/fleet down` (which stops
-/// exactly the PIDs recorded there) stops it too, even when the test lets it outlive its guard.
-fn record_agent_pid(fleet: &Fleet, i: usize, pid: u32) -> Result<()> {
-    let path = fleet.dir().join("fleet.json");
-    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    doc["masters"][i]["agent_pid"] = pid.into();
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
+    Ok(Restarted(fleet.start_agent(i, &[])?))
 }

@@ -4,7 +4,7 @@
 //! server is left in maint except a stopped master's, no request stays claimed by a stopped
 //! master.
 //!
-//! Two fleets, one per test, run one at a time (2-core machines): faults that do not conflict
+//! Four fleets, one per test, run one at a time (2-core machines): faults that do not conflict
 //! share a fleet, in an order where each leaves the fleet usable for the next.
 
 #[path = "../drain/support.rs"]
@@ -37,8 +37,8 @@ fn master_and_worker_crashes_during_drains() {
 }
 
 /// Fault 3 (an agent down when an upgrade starts), fault 12 (two operators), fault 9
-/// (PostgreSQL restarting during a drain), fault 13 (the agent's state DB corrupted, then
-/// deleted, mid-drain).
+/// (PostgreSQL down across many drain ticks, then back), fault 13 (the agent's state DB
+/// corrupted, then deleted, mid-drain).
 #[test]
 fn operators_agents_and_the_database() {
     let _serial = support::serial();
@@ -46,12 +46,13 @@ fn operators_agents_and_the_database() {
     upgrade_preflight::agent_down_refuses_the_upgrade(&fleet, 2);
     operators::drain_refused_while_an_upgrade_holds_the_lease(&fleet);
     operators::upgrade_refused_while_a_drain_holds_a_master(&fleet, 2);
-    postgres_restart::postgres_restarts_mid_drain(&fleet, 0);
+    postgres_restart::postgres_down_mid_drain(&fleet, 0);
     state_db::state_db_deleted_mid_drain(&fleet, 1);
     operators::concurrent_drains_follow_one_drain(&fleet, 1);
 }
 
-/// Fault 4 (an agent becomes unreachable in the middle of a blue-green upgrade).
+/// Fault 4 (an agent becomes unreachable in the middle of a blue-green upgrade: past
+/// `--pause-timeout`, exit 3, then `upgrade resume`; within it, the upgrade goes on by itself).
 #[test]
 fn agent_unreachable_mid_upgrade() {
     let _serial = support::serial();
@@ -64,7 +65,8 @@ fn agent_unreachable_mid_upgrade() {
     agent_pause::agent_unreachable_pauses_the_upgrade(&fleet, 0);
 }
 
-/// Fault 8 (the WAMP router restarts): it breaks every master, so it has a small fleet of its own.
+/// Fault 8 (the WAMP router restarts while a build runs): it breaks every master, so it has a
+/// small fleet of its own.
 #[test]
 fn router_restart() {
     let _serial = support::serial();

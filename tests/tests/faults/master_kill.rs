@@ -16,12 +16,14 @@ pub fn master_sigkilled_mid_drain(fleet: &Fleet, i: usize) {
     let bb = fleet.buildbot(rest);
     let mid = masterid(fleet, &bb, i);
     let busy = force_on(&bb, mid, "sleep", &[("duration", "8")]);
+    let here = workers_on(&bb, mid);
     let agent = agent(fleet, i);
     start_drain(
         &agent,
         json!({"reason": "fault 7", "requested_by": "faults@test"}),
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Mid-drain: the master's workers paused or handed off, its build still running.
+    wait_workers_held(&bb, mid, &here);
     let old_pid = twistd_pid(&fleet.info.masters[i].basedir).unwrap();
     let t0 = Instant::now();
     kill(old_pid, "KILL");

@@ -1,7 +1,9 @@
-//! Fault 8: the WAMP router restarts. Buildbot masters that lost it stop their services but keep
-//! their process: each agent reports "lost the message queue (restart needed)" in `GET
-//! /v1/master` `problems` and `/readyz`; the agents' event streams fall back to polling and return
-//! to WAMP with the router. Restarting each master (the operator's part) brings the fleet back.
+//! Fault 8: the WAMP router restarts while a build runs. Buildbot masters that lost it stop their
+//! services but keep their process: each agent reports "lost the message queue (restart needed)"
+//! in `GET /v1/master` `problems` and `/readyz`; the agents' event streams fall back to polling
+//! and return to WAMP with the router. Restarting each master (the operator's part: SIGKILL, then
+//! `POST /v1/master/start`, from the same basedir) brings the fleet back, and the build that was
+//! in flight is not lost: its request ends RETRY (the cut build) then SUCCESS, once.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -12,7 +14,7 @@ use bbctl_e2e::agent_client::AgentClient;
 use bbctl_e2e::{Fleet, pid_alive, wait_until};
 use serde_json::{Value, json};
 
-use crate::common::kill;
+use crate::common::{assert_success_after_retries, kill};
 use crate::support::*;
 
 const LOST: &str = "lost the message queue (restart needed)";
@@ -65,7 +67,20 @@ pub fn router_restarts(fleet: &Fleet) {
     for a in &agents {
         wait_source(a, "wamp", Duration::from_secs(30));
     }
+    // A build in flight when the router goes: long enough that it cannot end by itself before
+    // the masters are restarted.
+    let bb = fleet.buildbot(0);
+    let inflight = bb.force("sleep", &[("duration", "45")]).unwrap();
+    let cut = wait_until("the build to start", Duration::from_secs(30), || {
+        let builds = bb.list(
+            &format!("builds?buildrequestid={}", inflight.buildrequestid),
+            "builds",
+        )?;
+        Ok(builds.into_iter().next())
+    })
+    .unwrap();
     let t0 = Instant::now();
+    let killed_at = bbctl_e2e::agent_client::epoch_now();
     let router = fleet.info.router.pid;
     kill(router, "TERM");
     if wait_until("crossbar to stop", Duration::from_secs(20), || {
@@ -128,7 +143,6 @@ pub fn router_restarts(fleet: &Fleet) {
         })
         .unwrap();
     }
-    let bb = fleet.buildbot(0);
     wait_until("every worker reconnected", Duration::from_secs(60), || {
         Ok(workers(&bb)
             .iter()
@@ -138,6 +152,15 @@ pub fn router_restarts(fleet: &Fleet) {
     .unwrap();
     let f = bb.force("sleep", &[("duration", "1")]).unwrap();
     assert_clean_success(&bb, f);
+    // The build in flight during the loss: cut (RETRY, ended after the router stopped), then
+    // run again to SUCCESS — once.
+    let builds = assert_success_after_retries(&bb, inflight.buildrequestid, 1);
+    assert_eq!(builds[0]["buildid"], cut["buildid"], "{builds:#?}");
+    let cut_at = builds[0]["complete_at"].as_f64().unwrap();
+    assert!(
+        cut_at >= killed_at.floor(),
+        "the first build ended before the router stopped: {builds:#?}"
+    );
     assert!(paused_workers(&bb).is_empty());
     eprintln!(
         "fault 8: fleet serving again {:?} after the router stopped",

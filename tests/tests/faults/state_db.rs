@@ -20,9 +20,13 @@ pub fn state_db_deleted_mid_drain(fleet: &Fleet, i: usize) {
     let mid = masterid(fleet, &bb, i);
     let busy = force_on(&bb, mid, "sleep", &[("duration", "8")]);
     let a = agent(fleet, i);
+    let here = workers_on(&bb, mid);
     start_drain(&a, json!({"reason": "fault 13"}));
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(lb_server(fleet, i), "MAINT");
+    wait_workers_held(&bb, mid, &here);
+    wait_until("the server in MAINT", Duration::from_secs(30), || {
+        Ok((lb_server(fleet, i) == "MAINT").then_some(()))
+    })
+    .unwrap();
     let agent_pid = fleet.info.masters[i].agent_pid;
     kill(agent_pid, "KILL");
     assert!(!pid_alive(agent_pid));

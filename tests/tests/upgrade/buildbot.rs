@@ -209,7 +209,7 @@ fn rolling_code_only_start_failure_rolls_back(fleet: &Fleet, real: &Path, wrappe
         force_anywhere(fleet, "sleep", 10),
         force_anywhere(fleet, "sleep", 14),
     ];
-    std::thread::sleep(Duration::from_secs(2));
+    wait_started(fleet, &requests);
     let started = Instant::now();
     let child = fleet
         .bbctl_cmd(&[

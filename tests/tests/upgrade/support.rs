@@ -81,6 +81,22 @@ pub fn force_anywhere(fleet: &Fleet, builder: &str, duration: u64) -> i64 {
     panic!("no master accepted a forced {builder}");
 }
 
+/// Waits until every request of `requests` has a build running (or done).
+pub fn wait_started(fleet: &Fleet, requests: &[i64]) {
+    let rest = any_live(fleet);
+    for r in requests {
+        bbctl_e2e::wait_until(
+            &format!("build request {r} to start"),
+            Duration::from_secs(120),
+            || {
+                let builds = rest.list(&format!("builds?buildrequestid={r}"), "builds")?;
+                Ok((!builds.is_empty()).then_some(()))
+            },
+        )
+        .unwrap();
+    }
+}
+
 /// A REST client of any slot whose master answers.
 pub fn any_live(fleet: &Fleet) -> Buildbot {
     (0..fleet.info.masters.len())
