@@ -1,17 +1,20 @@
 //! What every command gets: the output format, the terminal facts, and the agents to talk to
-//! (with a concurrent fan-out and name resolution).
+//! (with a concurrent fan-out, name resolution, and the warning for an inventory name that is
+//! not its agent's own name: [`crate::names`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use bbctl_api::MasterInfo;
 use futures_util::StreamExt;
 
 use crate::cli::OutputFormat;
 use crate::client::{AgentClient, ApiError};
 use crate::exit::Failure;
 use crate::inventory::{Inventory, Target};
+use crate::names;
 
 /// How many agents are talked to at once: enough to finish a thousand-agent fan-out within a
 /// second, few enough to stay far below the usual file-descriptor limit.
@@ -43,6 +46,8 @@ pub struct Ctx {
     http: reqwest::Client,
     /// One client per distinct CA file of the targets (`https://` agents with `ca_file`).
     http_by_ca: HashMap<PathBuf, reqwest::Client>,
+    /// Inventory names already warned about for answering as another agent name.
+    warned: names::Warned,
 }
 
 impl Ctx {
@@ -58,6 +63,7 @@ impl Ctx {
             inventory,
             http,
             http_by_ca: HashMap::new(),
+            warned: names::Warned::default(),
         }
     }
 
@@ -111,6 +117,41 @@ impl Ctx {
             .await
     }
 
+    /// Every agent's `GET /v1/master`, in inventory order; an agent that calls itself by another
+    /// name than its inventory entry is warned about ([`Ctx::note_agent_name`]).
+    pub async fn masters(&self) -> Vec<(Target, Result<MasterInfo, ApiError>)> {
+        let answers = self
+            .fan_out(|client| async move { client.master().await })
+            .await;
+        for (target, answer) in &answers {
+            if let Ok(info) = answer {
+                self.note_agent_name(target, &info.agent_name);
+            }
+        }
+        answers
+    }
+
+    /// Warns (once per command, on stderr) when the agent of the inventory entry `target`
+    /// answers under another name: bbctl goes on printing the inventory name. Agents given with
+    /// `--agent` have no inventory name to differ from.
+    pub fn note_agent_name(&self, target: &Target, agent_name: &str) {
+        if self.inventory.named {
+            self.warned.check(&target.name, agent_name);
+        }
+    }
+
+    /// The name bbctl prints for the master of `target`, whose agent calls itself `agent_name`:
+    /// the inventory name (warned about when they differ), or the agent's own name for an
+    /// `--agent` target.
+    pub fn name_for(&self, target: &Target, agent_name: &str) -> String {
+        self.note_agent_name(target, agent_name);
+        if self.inventory.named {
+            target.name.clone()
+        } else {
+            agent_name.to_string()
+        }
+    }
+
     /// The agent of the master called `name`. An unknown name is a usage error that lists the
     /// known names. With `--agent`, the names are asked from the agents themselves.
     pub async fn resolve(&self, name: &str) -> anyhow::Result<AgentClient> {
@@ -125,6 +166,7 @@ impl Ctx {
             .fan_out(|client| async move { client.version().await })
             .await;
         let mut known = Vec::new();
+        let mut failed = Vec::new();
         for (target, answer) in answers {
             match answer {
                 Ok(version) if version.agent_name == name || target.name == name => {
@@ -134,11 +176,17 @@ impl Ctx {
                 }
                 Ok(version) => known.push(version.agent_name),
                 Err(err) if self.targets().len() == 1 => return Err(err.into()),
-                Err(err) => eprintln!("warning: {err}"),
+                Err(err) => failed.push(err),
             }
         }
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
-        Err(unknown(name, &known))
+        match not_found_because(failed) {
+            Some(err) => Err(anyhow::Error::new(err).context(format!(
+                "cannot find master `{name}` (the agents that answered: {})",
+                known.join(", ")
+            ))),
+            None => Err(unknown(name, &known)),
+        }
     }
 
     /// Resolves several names, failing on the first unknown one before anything is done.
@@ -149,6 +197,24 @@ impl Ctx {
         }
         Ok(clients)
     }
+}
+
+/// Why a name asked of the `--agent` agents may not have been found: some agent did not say
+/// its name. An agent that answered with an error (a refused token) is the error, before one
+/// that could not be reached; the others are warnings. `None` when every agent answered.
+fn not_found_because(mut failed: Vec<ApiError>) -> Option<ApiError> {
+    let first = failed
+        .iter()
+        .position(|err| !err.is_unreachable())
+        .unwrap_or(0);
+    if failed.is_empty() {
+        return None;
+    }
+    let err = failed.remove(first);
+    for other in &failed {
+        eprintln!("warning: {other}");
+    }
+    Some(err)
 }
 
 fn unknown(name: &str, known: &[&str]) -> anyhow::Error {

@@ -18,20 +18,28 @@ pub enum Exit {
     Refused = 5,
     /// `upgrade`: rolled back; the old masters serve as before.
     RolledBack = 6,
+    /// A followed drain cannot progress: one of its steps (the load balancer, …) has kept
+    /// failing for longer than `--stall-timeout`; the agent keeps retrying.
+    Stalled = 7,
+    /// Interrupted (Ctrl-C) while following; what was started goes on.
+    Interrupted = 130,
 }
 
 impl Exit {
     /// How bad an outcome is when several agents end differently: the worst one wins
-    /// (failed > usage > rolled back > refused > deadline passed > partial > ok).
+    /// (interrupted > failed > usage > rolled back > refused > stalled > deadline passed >
+    /// partial > ok).
     fn severity(self) -> u8 {
         match self {
             Exit::Ok => 0,
             Exit::Partial => 1,
             Exit::DeadlinePassed => 2,
-            Exit::Refused => 3,
-            Exit::RolledBack => 4,
-            Exit::Usage => 5,
-            Exit::Failed => 6,
+            Exit::Stalled => 3,
+            Exit::Refused => 4,
+            Exit::RolledBack => 5,
+            Exit::Usage => 6,
+            Exit::Failed => 7,
+            Exit::Interrupted => 8,
         }
     }
 
@@ -149,5 +157,9 @@ mod tests {
             Exit::DeadlinePassed
         );
         assert_eq!(Exit::Failed.worst(Exit::Ok), Exit::Failed);
+        assert_eq!(Exit::DeadlinePassed.worst(Exit::Stalled), Exit::Stalled);
+        assert_eq!(Exit::Stalled.worst(Exit::Refused), Exit::Refused);
+        assert_eq!(Exit::Failed.worst(Exit::Interrupted), Exit::Interrupted);
+        assert_eq!((Exit::Stalled as u8, Exit::Interrupted as u8), (7, 130));
     }
 }

@@ -10,6 +10,7 @@ mod commands;
 pub mod ctx;
 pub mod exit;
 pub mod inventory;
+pub mod names;
 pub mod operator;
 pub mod output;
 mod prompt;

@@ -6,7 +6,9 @@
 
 pub mod upgrade;
 
-use bbctl_api::{BuildInfo, DrainStatus, Event, MasterInfo, OperationResult, WorkerInfo};
+use bbctl_api::{
+    BuildInfo, DrainStatus, Event, MasterInfo, OperationResult, RoutingState, WorkerInfo,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::exit::Exit;
@@ -73,6 +75,14 @@ pub struct MasterRow {
     pub masterid: Option<i64>,
     pub pid: Option<u32>,
     pub buildbot_name: Option<String>,
+    /// Whether the load balancer routes new workers here: `ready`, `maint`, `drain`,
+    /// `unmanaged` (no load-balancer hook) or `unknown` (see `routing_reason`); null when the
+    /// agent did not answer.
+    #[serde(default)]
+    pub routing: Option<RoutingState>,
+    /// Why `routing` is `unknown`.
+    #[serde(default)]
+    pub routing_reason: Option<String>,
     /// Why the row has no data (`unreachable` / `error` rows).
     pub error: Option<String>,
     /// The agent's full answer (`GET /v1/master`), null when it did not answer.
@@ -132,6 +142,23 @@ pub struct OperationRow {
     pub result: OperationResult,
 }
 
+/// `routing status` / `routing resume -o json`: one master's routing at the load balancer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingRow {
+    /// The inventory name.
+    pub master: String,
+    /// The load-balancer hook: `none`, `haproxy` or `relay`.
+    pub hook: String,
+    /// The state now: `ready`, `maint`, `drain`, `unmanaged` or `unknown`.
+    pub routing: RoutingState,
+    /// `routing resume` only: the state before the call.
+    #[serde(default)]
+    pub before: Option<RoutingState>,
+    /// Why `routing` is `unknown`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// The data a command produced.
 #[derive(Debug)]
 pub enum Report {
@@ -144,6 +171,8 @@ pub enum Report {
     /// `drain status` / `drain cancel` (an object in JSON).
     Drain(Box<DrainRow>),
     Operation(Box<OperationRow>),
+    /// `routing status` / `routing resume`.
+    Routing(Box<RoutingRow>),
     Events(Vec<Event>),
     /// `upgrade status`: one upgrade's journal (the journal document in JSON).
     Upgrade(Box<upgrade::Journal>),

@@ -96,13 +96,14 @@ impl From<crate::drain::DrainError> for AppError {
     fn from(e: crate::drain::DrainError) -> Self {
         use crate::drain::DrainError as E;
         match e {
-            E::BadDeadline => AppError::bad_request(e.to_string()),
+            E::BadDeadline | E::BadChange(_) => AppError::bad_request(e.to_string()),
             E::NoDrain => AppError::not_found(e.to_string()),
             E::FailedHoldsMaster { .. }
             | E::NoHook
             | E::MasterNotRunning
             | E::MasterUnknown(_)
-            | E::NotCancellable { .. } => AppError::conflict(e.to_string()),
+            | E::NotCancellable { .. }
+            | E::NotChangeable { .. } => AppError::conflict(e.to_string()),
             E::CancelIncomplete(_) => AppError::upstream(e.to_string()),
             E::Db(_) | E::Corrupt { .. } | E::Encode(_) | E::Task(_) => AppError::internal(e),
         }

@@ -59,7 +59,10 @@ pub fn router(state: AppState) -> Router {
         // DRAIN (drain issue): `/drain` GET/POST/DELETE routes go here.
         .route(
             "/drain",
-            get(drain::get).post(drain::start).delete(drain::cancel),
+            get(drain::get)
+                .post(drain::start)
+                .patch(drain::change)
+                .delete(drain::cancel),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .route_layer(middleware::from_fn_with_state(

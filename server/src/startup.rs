@@ -23,6 +23,12 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
             config.state_dir.display()
         )
     })?;
+    // The relay hook binds the worker port here: it must run before the master's workers come.
+    let hook = crate::lb::build(&config.load_balancer).await?;
+    // A load balancer that answers and says a setting is wrong stops the agent here (exit 2,
+    // naming the setting), before the state DB is touched; one that does not answer yet shows
+    // on /readyz.
+    crate::lb::check::at_start(hook.as_ref()).await?;
     let url = config.state_db_url.clone();
     let db = tokio::task::spawn_blocking(move || Db::open(&url)).await??;
     let interrupted = db.run(operations::fail_interrupted).await?;
@@ -32,10 +38,8 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
             "operations left unfinished by a previous agent marked failed"
         );
     }
-    // The relay hook binds the worker port here: it must run before the master's workers come.
-    let hook = crate::lb::build(&config.load_balancer).await?;
     let state = AppState::new(config, db);
-    state.drain().set_lb(hook);
+    state.set_lb(hook);
     Ok(state)
 }
 

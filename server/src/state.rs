@@ -11,6 +11,7 @@ use crate::db::Db;
 use crate::drain::Drains;
 use crate::events::EventHub;
 use crate::fleet_docs::FleetDocs;
+use crate::lb::{LbStatus, LoadBalancerHook};
 use crate::master::MasterRuntime;
 use crate::master::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
@@ -30,6 +31,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     master: Arc<MasterRuntime>,
     drain: Drains,
+    /// The load-balancer hook as readers see it (routing state, settings check).
+    lb: LbStatus,
     topology: Topology,
     /// The domain services handlers call (`State<Lifecycle>` and so on, see `FromRef` below).
     lifecycle: Lifecycle,
@@ -40,7 +43,10 @@ struct Inner {
 impl AppState {
     /// State talking to the real Buildbot REST API at `config.master.rest_url`.
     pub fn new(config: AgentConfig, db: Db) -> Self {
-        let rest = Arc::new(RestClient::new(&config.master.rest_url));
+        let rest = Arc::new(RestClient::new(
+            &config.master.rest_url,
+            config.master.rest_auth.clone(),
+        ));
         Self::with_rest(config, db, rest)
     }
 
@@ -70,7 +76,14 @@ impl AppState {
             master.clone(),
             lifecycle.clone(),
         );
-        let topology = Topology::new(this, rest.clone(), master.clone(), Arc::new(drain.clone()));
+        let lb = LbStatus::default();
+        let topology = Topology::new(
+            this,
+            rest.clone(),
+            master.clone(),
+            Arc::new(drain.clone()),
+            lb.clone(),
+        );
         AppState {
             inner: Arc::new(Inner {
                 config,
@@ -80,6 +93,7 @@ impl AppState {
                 metrics: Arc::default(),
                 master,
                 drain,
+                lb,
                 topology,
                 lifecycle,
                 configs,
@@ -121,6 +135,17 @@ impl AppState {
     pub fn drain(&self) -> &Drains {
         &self.inner.drain
     }
+
+    /// The load-balancer hook as readers see it (`/readyz`, `GET /v1/master`, `GET /v1/routing`).
+    pub fn lb(&self) -> &LbStatus {
+        &self.inner.lb
+    }
+
+    /// Sets the load-balancer hook, once, for the drain service and the readers.
+    pub fn set_lb(&self, hook: Arc<dyn LoadBalancerHook>) {
+        self.inner.drain.set_lb(hook.clone());
+        self.inner.lb.set(hook);
+    }
 }
 
 /// The HTTP metrics middleware takes the registry alone.
@@ -145,6 +170,12 @@ impl FromRef<AppState> for Configs {
 impl FromRef<AppState> for Drains {
     fn from_ref(state: &AppState) -> Self {
         state.inner.drain.clone()
+    }
+}
+
+impl FromRef<AppState> for LbStatus {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.lb.clone()
     }
 }
 

@@ -72,7 +72,7 @@ fn newest_source_mtime(dir: &Path) -> Option<SystemTime> {
 /// `bbctl-agent` and `bbctl` from BBCTL_AGENT_BIN / BBCTL_BIN, else from this test binary's
 /// target directory. Warns when a binary is older than its sources (cargo may still consider it
 /// fresh when the newer file is not part of the build, so this is not an error).
-fn binaries() -> Result<(PathBuf, PathBuf)> {
+pub(crate) fn binaries() -> Result<(PathBuf, PathBuf)> {
     if let (Ok(agent), Ok(cli)) = (env::var("BBCTL_AGENT_BIN"), env::var("BBCTL_BIN")) {
         return Ok((agent.into(), cli.into()));
     }
@@ -122,7 +122,7 @@ fn run_script(args: &[&str]) -> Result<Output> {
         .with_context(|| format!("failed to run scripts/fleet {}", args.join(" ")))
 }
 
-fn describe(output: &Output) -> String {
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         output.status.code(),
@@ -323,16 +323,16 @@ pub fn shared_fleet() -> &'static Fleet {
             .take()
             .expect("a new fleet owns its directory")
             .keep();
-        spawn_reaper(&dir).expect("failed to start the shared fleet's reaper");
+        spawn_reaper(&fleet_script(), &dir).expect("failed to start the shared fleet's reaper");
         // The reaper stops it; Drop must not.
         fleet.stopped = true;
         fleet
     })
 }
 
-/// Starts a detached shell that waits for this process to exit, then runs `scripts/fleet down`
-/// and removes the fleet directory.
-fn spawn_reaper(dir: &Path) -> Result<()> {
+/// Starts a detached shell that waits for this process to exit, then runs `<script> down --dir
+/// <dir>` (`scripts/fleet`, `tests/handmade/fleet`) and removes the fleet directory.
+pub(crate) fn spawn_reaper(fleet_script: &Path, dir: &Path) -> Result<()> {
     let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" down --dir "$3" && rm -rf "$3" "$3.reaper.log""#;
     let log = fs::File::create(dir.with_extension("reaper.log"))?;
     // `setsid`: its own session, so that nothing aimed at the test's session or group stops it.
@@ -342,7 +342,7 @@ fn spawn_reaper(dir: &Path) -> Result<()> {
         .arg(script)
         .arg("bbctl-fleet-reaper")
         .arg(std::process::id().to_string())
-        .arg(fleet_script())
+        .arg(fleet_script)
         .arg(dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -7,6 +7,8 @@
 //! - [`Buildbot`] is a small blocking client of the Buildbot REST API: reads, forced builds and
 //!   waiting for their results.
 //! - [`venv`] makes wrapper Buildbot installs for the `--buildbot` tests.
+//! - [`handmade`] starts the "hand-made" fleet of the adopt tests: a master.cfg, HAProxy config
+//!   and agent TOMLs written by an operator, not by `scripts/fleet` (tests/handmade/).
 //! - [`wait_until`] polls a condition with a timeout and says what it waited for.
 //!
 //! The fleet runs the `bbctl-agent` and `bbctl` binaries already built in this target directory
@@ -17,6 +19,7 @@ pub mod agent_client;
 mod bbctl;
 mod buildbot;
 mod fleet;
+pub mod handmade;
 mod info;
 mod procs;
 pub mod venv;

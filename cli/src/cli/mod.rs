@@ -25,11 +25,14 @@ Exit codes:
   3  partial: some agents could not be reached (their rows say `unreachable`); `upgrade`: an
      agent stayed unreachable past --pause-timeout (the upgrade is resumable)
   4  a drain deadline passed before the master drained
-  5  refused: conflict with the current state (409), or a destructive command without --yes
-     and no terminal to ask on; `upgrade`: refused in pre-flight or by the fleet lease, or an
-     infeasible plan with --dry-run
+  5  refused: conflict with the current state (e.g. already running), or a destructive
+     command without --yes and no terminal to ask on; `upgrade`: refused in pre-flight or by
+     the fleet lease, or an infeasible plan with --dry-run
   6  `upgrade`: rolled back (a new master failed its gate, or `upgrade abort`); the old masters
      serve as before
+  7  stalled: a followed drain cannot progress (a step, e.g. the load balancer, has kept failing
+     for longer than --stall-timeout); the agent keeps retrying
+  130  interrupted (Ctrl-C) while following a drain; the drain goes on
 
 Inventory: --inventory PATH, else $BBCTL_INVENTORY, else ./bbctl.toml, else
 $XDG_CONFIG_HOME/bbctl/bbctl.toml (default ~/.config/bbctl/bbctl.toml).
@@ -88,13 +91,18 @@ pub enum Command {
     /// The builds running in the fleet.
     #[command(subcommand)]
     Builds(BuildsCommand),
-    /// Start a master.
+    /// Start a master. A master a finished drain took out of the load balancer's rotation is put
+    /// back once it runs (unless --keep-out-of-rotation); the output says which.
     Start(StartArgs),
     /// Stop a master (graceful by default: running builds finish first).
     Stop(StopArgs),
     /// Drain masters: stop routing work to them, wait for builds to end and workers to leave,
-    /// then stop them. Re-running it re-attaches to a drain in progress.
+    /// then stop them. Re-running it re-attaches to a drain in progress (and applies a new
+    /// --deadline / --force-after-deadline to it).
     Drain(DrainArgs),
+    /// Whether the load balancer routes workers to a master, and putting it back in rotation.
+    #[command(subcommand)]
+    Routing(RoutingCommand),
     /// The fleet's event stream, merged from every agent.
     Events(EventsArgs),
     /// Upgrade the whole fleet to a new configuration: plan, pre-flight, blue-green or rolling,
@@ -113,6 +121,15 @@ pub enum MastersCommand {
     List,
     /// Everything about one master, its workers and builds.
     Show(MasterNameArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoutingCommand {
+    /// The load balancer's routing state of a master: ready, maint, drain, unmanaged or unknown.
+    Status(MasterNameArgs),
+    /// Put a master back in the load balancer's rotation (refused while a drain holds it: cancel
+    /// the drain instead, and while it is not running).
+    Resume(MasterNameArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +164,10 @@ pub struct StartArgs {
     /// Why (recorded in the agent's audit log).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Leave a master that a finished drain took out of the load balancer's rotation out of it
+    /// (`bbctl routing resume NAME` puts it back later).
+    #[arg(long)]
+    pub keep_out_of_rotation: bool,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +205,10 @@ pub struct DrainArgs {
     /// Start the drains and return at once instead of following them.
     #[arg(long)]
     pub detach: bool,
+    /// Stop following (exit 7) a drain whose step (e.g. the load balancer) has kept failing this
+    /// long; the agent keeps retrying.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2m")]
+    pub stall_timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 
 /// What went wrong talking to one agent. `Display` starts with the agent's name, so `main`
 /// prints `error: <agent>: <message>` with the agent's message verbatim; [`ApiError::reason`] is
-/// the same without the name. An agent's own error is classified by its envelope's
+/// the same without the name. A refused token is `token refused by agent <agent>: …` in both
+/// (the agent answered: it is not unreachable, and never lumped with the agents that did not). An agent's own error is classified by its envelope's
 /// [`ErrorCode`] (the contract), never by the HTTP status or the message text.
 #[derive(Debug)]
 pub enum ApiError {
@@ -35,7 +36,11 @@ pub enum ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.agent(), self.reason())
+        match self {
+            // The reason names the agent already: `token refused by agent m2: …`.
+            ApiError::Unauthorized { .. } => f.write_str(&self.reason()),
+            _ => write!(f, "{}: {}", self.agent(), self.reason()),
+        }
     }
 }
 
@@ -58,9 +63,11 @@ impl ApiError {
         match self {
             ApiError::Unreachable { detail, .. } => format!("unreachable ({detail})"),
             ApiError::Timeout { secs, .. } => format!("no answer within {secs}s"),
-            ApiError::Unauthorized { agent, message } => {
-                format!("token rejected by agent {agent}: {message}")
-            }
+            ApiError::Unauthorized { agent, message } => format!(
+                "token refused by agent {agent}: {message}; check the token bbctl sends it \
+                 (token or token_file in the inventory; --token-file or ${} with --agent)",
+                crate::inventory::TOKEN_ENV
+            ),
             ApiError::Agent { message, .. } => message.clone(),
             ApiError::Protocol { detail, .. } => format!("unexpected answer: {detail}"),
         }
@@ -202,8 +209,12 @@ mod tests {
 
         let unauthorized = br#"{"error":{"code":"unauthorized","message":"bad token"}}"#;
         let err = ApiError::from_answer("master-2", 401, unauthorized);
-        assert!(err.to_string().contains("token rejected by agent master-2"));
-        assert_eq!(err.reason(), "token rejected by agent master-2: bad token");
+        assert!(
+            err.to_string()
+                .starts_with("token refused by agent master-2: bad token; check the token"),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), err.reason(), "the agent is named once");
 
         let garbage = ApiError::from_answer("m", 500, b"<html>oops</html>");
         assert!(matches!(garbage, ApiError::Protocol { .. }));
@@ -228,5 +239,13 @@ mod tests {
             details: None,
         };
         assert_eq!(answered.unreachable_agent(), None);
+        // A refused token is an answer: never lumped with the agents that did not answer.
+        let refused_token = ApiError::from_answer(
+            "m2",
+            401,
+            br#"{"error":{"code":"unauthorized","message":"missing or wrong bearer token"}}"#,
+        );
+        assert!(!refused_token.is_unreachable());
+        assert_eq!(refused_token.code(), Some(ErrorCode::Unauthorized));
     }
 }

@@ -9,9 +9,10 @@ mod sse;
 use std::time::Duration;
 
 use bbctl_api::{
-    ActivateRequest, CheckConfigResult, ConfigVersion, DrainRequest, DrainStatus, Event, FleetView,
-    Health, Lease, LeaseRequest, MasterInfo, OperationRequest, OperationResult, PutUpgradeRequest,
-    StageConfigRequest, StopRequest, UpgradeRecord, VersionInfo,
+    ActivateRequest, CheckConfigResult, ConfigVersion, DrainChange, DrainRequest, DrainStatus,
+    Event, FleetView, Health, Lease, LeaseRequest, MasterInfo, OperationRequest, OperationResult,
+    PutUpgradeRequest, RoutingInfo, StageConfigRequest, StartRequest, StopRequest, UpgradeRecord,
+    VersionInfo,
 };
 use futures_util::Stream;
 use serde::Serialize;
@@ -132,7 +133,8 @@ impl AgentClient {
             .await
     }
 
-    pub async fn start(&self, req: &OperationRequest) -> Result<OperationResult, ApiError> {
+    /// `POST /v1/master/start`: the answer's `routing` says whether the master is back in rotation.
+    pub async fn start(&self, req: &StartRequest) -> Result<OperationResult, ApiError> {
         self.call(reqwest::Method::POST, "/v1/master/start", Some(req))
             .await
     }
@@ -147,6 +149,21 @@ impl AgentClient {
             .await
     }
 
+    /// `POST /v1/drain`: the drain, and whether this call started it (202) rather than found
+    /// the one that holds the master (200).
+    pub async fn drain_begin(&self, req: &DrainRequest) -> Result<(bool, DrainStatus), ApiError> {
+        let (status, drain) = self
+            .call_with_status(reqwest::Method::POST, "/v1/drain", Some(req))
+            .await?;
+        Ok((status == 202, drain))
+    }
+
+    /// `PATCH /v1/drain`: a new deadline (from now) or force for the drain in progress.
+    pub async fn drain_change(&self, req: &DrainChange) -> Result<DrainStatus, ApiError> {
+        self.call(reqwest::Method::PATCH, "/v1/drain", Some(req))
+            .await
+    }
+
     pub async fn drain_status(&self) -> Result<DrainStatus, ApiError> {
         self.call(reqwest::Method::GET, "/v1/drain", None::<&()>)
             .await
@@ -154,6 +171,12 @@ impl AgentClient {
 
     pub async fn drain_cancel(&self) -> Result<DrainStatus, ApiError> {
         self.call(reqwest::Method::DELETE, "/v1/drain", None::<&()>)
+            .await
+    }
+
+    /// `GET /v1/routing`: whether the load balancer routes worker connections here.
+    pub async fn routing(&self) -> Result<RoutingInfo, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/routing", None::<&()>)
             .await
     }
 
@@ -299,6 +322,18 @@ impl AgentClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ApiError> {
+        self.call_with_status(method, path, body)
+            .await
+            .map(|(_, answer)| answer)
+    }
+
+    /// [`Self::call`], with the HTTP status of the success (e.g. 200 vs 202).
+    async fn call_with_status<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(u16, T), ApiError> {
         let secs = self.timeout.as_secs_f64();
         let mutating = method != reqwest::Method::GET;
         let mut request = self
@@ -317,14 +352,16 @@ impl AgentClient {
             .await
             .map_err(|err| ApiError::transport(&self.name, err, secs))?;
         let response = self.check(response).await?;
+        let status = response.status().as_u16();
         let bytes = response
             .bytes()
             .await
             .map_err(|err| ApiError::transport(&self.name, err, secs))?;
-        serde_json::from_slice(&bytes).map_err(|err| ApiError::Protocol {
+        let answer = serde_json::from_slice(&bytes).map_err(|err| ApiError::Protocol {
             agent: self.name.clone(),
             detail: format!("{path}: {err}"),
-        })
+        })?;
+        Ok((status, answer))
     }
 }
 

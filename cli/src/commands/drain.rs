@@ -1,12 +1,17 @@
-//! `bbctl drain NAME… [--deadline D] [--force-after-deadline] [--reason TEXT] [--detach]`:
-//! starts the server-side drains (the agent's `POST /v1/drain` is idempotent, so re-running
-//! re-attaches) and, unless detached, follows them to the end (see [`super::drain_follow`]).
+//! `bbctl drain NAME… [--deadline D] [--force-after-deadline] [--reason TEXT] [--detach]
+//! [--stall-timeout D]`: starts the server-side drains (the agent's `POST /v1/drain` is
+//! idempotent, so re-running re-attaches — and applies a new `--deadline` /
+//! `--force-after-deadline` to the drain in progress, see [`super::drain_change`]) and, unless
+//! detached, follows them to the end (see [`super::drain_follow`]).
 
 use bbctl_api::{DrainPhase, DrainRequest};
 
+use super::drain_follow::{FollowEnd, FollowOptions};
+use super::master_names::MasterNames;
 use crate::cli::{DrainAction, DrainArgs};
 use crate::ctx::Ctx;
 use crate::exit::{Exit, Failure};
+use crate::output::drain as lines;
 use crate::report::{DrainRow, Outcome, Report};
 
 pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
@@ -23,11 +28,13 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         reason: args.reason.clone(),
         requested_by: Some(crate::operator::requested_by().to_string()),
     };
-    let started = futures_util::future::join_all(clients.iter().map(|client| {
-        let request = &request;
-        async move { client.drain_start(request).await }
-    }))
-    .await;
+    let (started, names) = tokio::join!(
+        futures_util::future::join_all(clients.iter().map(|client| {
+            let request = &request;
+            async move { client.drain_begin(request).await }
+        })),
+        MasterNames::load(ctx)
+    );
 
     let mut outcome = Outcome::ok(Report::Streamed);
     outcome.warnings.extend(lease_warning);
@@ -35,7 +42,10 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let mut followed = Vec::new();
     for (client, answer) in clients.into_iter().zip(started) {
         match answer {
-            Ok(status) => {
+            Ok((created, mut status)) => {
+                if !created {
+                    status = super::drain_change::apply(&client, args, status, &mut outcome).await;
+                }
                 rows.push(DrainRow {
                     master: client.name().to_string(),
                     status,
@@ -49,12 +59,29 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
     }
     if !args.detach && !rows.is_empty() {
-        rows = super::drain_follow::follow(ctx, followed, rows).await;
-    }
-    if !args.detach {
-        for row in &rows {
-            outcome.exit = outcome.exit.worst(phase_exit(row.status.phase));
+        // What happened so far is said before the progress starts.
+        for warning in outcome.warnings.drain(..) {
+            lines::note(&warning);
         }
+        let options = FollowOptions {
+            stall_timeout: Some(args.stall_timeout),
+            catch_interrupt: true,
+        };
+        let followed =
+            super::drain_follow::follow_drains(ctx, followed, rows, &names, options).await;
+        rows = Vec::with_capacity(followed.len());
+        for (row, end) in followed {
+            outcome.exit = outcome.exit.worst(end.exit(&row));
+            if end == FollowEnd::Ended
+                && let Some(line) = lines::after_end(&row.master, &row.status)
+            {
+                outcome.warnings.push(line);
+            }
+            rows.push(row);
+        }
+    }
+    for row in &mut rows {
+        names.apply(row);
     }
     outcome.report = Report::Drains(rows);
     Ok(outcome)
@@ -66,15 +93,13 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 async fn refuse_during_upgrade(ctx: &Ctx) -> anyhow::Result<Option<String>> {
     match super::upgrade::lease::held_by_upgrade(ctx).await {
         Ok(Some(lease)) => Err(Failure::refused(format!(
-            "refusing to drain: an upgrade holds the fleet lease ({}: {}); follow it with \
+            "refusing to drain: an upgrade holds the fleet lease ({}); follow it with \
              `bbctl upgrade status`, or wait for it to end",
-            lease.holder, lease.reason
+            super::upgrade::lease::describe(&lease, crate::time::now_secs())
         ))
         .into()),
         Ok(None) => Ok(None),
-        Err(err) => Ok(Some(format!(
-            "warning: cannot check the fleet lease (is an upgrade running?): {err}"
-        ))),
+        Err(err) => Ok(Some(super::upgrade::lease::unchecked(&err))),
     }
 }
 

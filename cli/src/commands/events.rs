@@ -1,6 +1,7 @@
 //! `bbctl events [--follow]`: the event streams of every agent, merged. Without `--follow`,
 //! each agent's backlog (`?since=0`) is read until the stream goes quiet, then everything is
 //! printed in time order; with `--follow`, events are printed as they arrive until interrupted.
+//! Each event's `agent` is the inventory name of the agent it came from ([`crate::names`]).
 
 use std::time::Duration;
 
@@ -18,24 +19,34 @@ use crate::report::{Outcome, Report};
 const QUIET: Duration = Duration::from_millis(300);
 
 enum Message {
-    Event(Box<Event>),
+    /// An event from the agent of `ctx.targets()[target]`.
+    Event {
+        target: usize,
+        event: Box<Event>,
+    },
     Failed(ApiError),
 }
 
 pub async fn run(args: &EventsArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let (tx, mut rx) = mpsc::channel(1024);
-    for target in ctx.targets() {
-        tokio::spawn(pump(ctx.client(target), args.follow, tx.clone()));
+    for (i, target) in ctx.targets().iter().enumerate() {
+        tokio::spawn(pump(i, ctx.client(target), args.follow, tx.clone()));
     }
     drop(tx);
 
+    // Event summaries name masters as Buildbot does (`host:basedir`); print the inventory's.
+    let names = super::master_names::MasterNames::load(ctx).await;
     let mut outcome = Outcome::ok(Report::Streamed);
     let mut backlog = Vec::new();
     let mut printer = crate::output::events::Printer::new(ctx.format, ctx.terminal.stdout);
-    while let Some(message) = rx.recv().await {
+    while let Some(mut message) = rx.recv().await {
+        if let Message::Event { target, event } = &mut message {
+            event.agent = ctx.name_for(&ctx.targets()[*target], &event.agent);
+            event.summary = names.rewrite(&event.summary);
+        }
         match message {
-            Message::Event(event) if args.follow => printer.print(&event)?,
-            Message::Event(event) => backlog.push(*event),
+            Message::Event { event, .. } if args.follow => printer.print(&event)?,
+            Message::Event { event, .. } => backlog.push(*event),
             Message::Failed(err) => {
                 let level = if err.is_unreachable() {
                     "warning"
@@ -60,7 +71,7 @@ pub async fn run(args: &EventsArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 }
 
 /// Forwards one agent's events until its stream ends (or goes quiet, without `follow`).
-async fn pump(client: AgentClient, follow: bool, tx: mpsc::Sender<Message>) {
+async fn pump(target: usize, client: AgentClient, follow: bool, tx: mpsc::Sender<Message>) {
     let stream = match client.events(0).await {
         Ok(stream) => stream,
         Err(err) => {
@@ -79,7 +90,10 @@ async fn pump(client: AgentClient, follow: bool, tx: mpsc::Sender<Message>) {
             }
         };
         let message = match next {
-            Some(Ok(event)) => Message::Event(Box::new(event)),
+            Some(Ok(event)) => Message::Event {
+                target,
+                event: Box::new(event),
+            },
             Some(Err(err)) => Message::Failed(err),
             None => {
                 if follow {

@@ -9,9 +9,7 @@ use crate::inventory::Target;
 use crate::report::{MasterRow, Outcome, Report, RowState};
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
-    let answers = ctx
-        .fan_out(|client| async move { client.master().await })
-        .await;
+    let answers = ctx.masters().await;
     let mut outcome = Outcome::ok(Report::Streamed);
     let mut rows = Vec::with_capacity(answers.len());
     for (target, answer) in answers {
@@ -53,6 +51,8 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
         masterid: None,
         pid: None,
         buildbot_name: None,
+        routing: None,
+        routing_reason: None,
         error: None,
         master: None,
     };
@@ -84,6 +84,8 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
     row.masterid = info.masterid;
     row.pid = info.process.pid;
     row.buildbot_name = info.buildbot_name.clone();
+    row.routing = info.routing;
+    row.routing_reason = info.routing_reason.clone();
     row.master = Some(info);
     row
 }

@@ -12,6 +12,7 @@ pub async fn run(args: &MasterNameArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         .iter()
         .find(|t| t.url == *client.url())
         .expect("resolve returns a client of a known target");
+    ctx.note_agent_name(target, &info.agent_name);
     let mut row = super::masters_list::row(target, Ok(info));
     row.name = client.name().to_string();
     Ok(Outcome::ok(Report::Master(Box::new(row))))

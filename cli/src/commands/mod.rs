@@ -5,12 +5,15 @@ mod builds_list;
 mod completion;
 mod drain;
 mod drain_cancel;
+mod drain_change;
 mod drain_follow;
 mod drain_status;
 mod events;
 mod fleet;
+mod master_names;
 mod masters_list;
 mod masters_show;
+mod routing;
 mod start;
 mod stop;
 mod upgrade;
@@ -31,6 +34,7 @@ pub async fn run(command: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Command::Start(args) => start::run(args, ctx).await,
         Command::Stop(args) => stop::run(args, ctx).await,
         Command::Drain(args) => drain::run(args, ctx).await,
+        Command::Routing(command) => routing::run(command, ctx).await,
         Command::Events(args) => events::run(args, ctx).await,
         Command::Upgrade(args) => upgrade::run(args, ctx).await,
         Command::Completion(_) | Command::Man => {

@@ -1,8 +1,10 @@
 //! The one place that writes command results to stdout: tables for people (`table`, `wide`),
 //! JSON for scripts (`json`; JSON Lines for events). Colours only when stdout is a terminal.
 
+pub mod drain;
 pub mod events;
 pub mod progress;
+mod routing;
 mod show;
 mod tables;
 pub mod upgrade;
@@ -35,12 +37,16 @@ pub fn render(report: &Report, format: OutputFormat, tty: bool) -> anyhow::Resul
         (Report::Master(row), _) => show::master(&mut out, row, style)?,
         (Report::Workers(rows), _) => write_table(&mut out, tables::workers(rows, style))?,
         (Report::Builds(rows), _) => write_table(&mut out, tables::builds(rows, style))?,
+        // No table at all when no drain started (each agent's error is on stderr).
+        (Report::Drains(rows), _) if rows.is_empty() => {}
         (Report::Drains(rows), _) => write_table(&mut out, tables::drains(rows, style))?,
         (Report::Drain(row), _) => {
             write_table(&mut out, tables::drains(std::slice::from_ref(row), style))?;
+            show::running_builds(&mut out, row, style)?;
             show::handoffs(&mut out, row, style)?;
         }
         (Report::Operation(row), _) => write_table(&mut out, tables::operation(row, style))?,
+        (Report::Routing(row), _) => write_table(&mut out, routing::routing(row, style))?,
         (Report::Upgrade(journal), _) => out.write_all(upgrade::status(journal).as_bytes())?,
         (Report::Upgrades(journals), _) => out.write_all(upgrade::history(journals).as_bytes())?,
     }
@@ -57,6 +63,7 @@ fn json(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
         Report::Drains(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
         Report::Drain(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::Operation(row) => serde_json::to_writer_pretty(&mut *out, row)?,
+        Report::Routing(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::Upgrade(journal) => serde_json::to_writer_pretty(&mut *out, journal)?,
         Report::Upgrades(journals) => serde_json::to_writer_pretty(&mut *out, journals)?,
         Report::Events(_) | Report::Text(_) | Report::Streamed => return Ok(()),

@@ -1,12 +1,16 @@
 //! Live progress of drains on stderr: one indicatif bar per master on a terminal (events
-//! printed above the bars), plain lines when stderr is not a terminal.
+//! printed above the bars), plain lines when stderr is not a terminal. What a line says is
+//! [`super::drain::describe`]; it is redrawn with the time at each poll, so a long build shows
+//! its age and the deadline counts down.
 
 use std::sync::{Arc, Mutex};
 
 use bbctl_api::DrainStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::drain::{PlainLines, describe};
 use crate::report::DrainRow;
+use crate::time::now_secs;
 
 /// A cheap-to-clone handle shared by the poller and the event printer.
 #[derive(Clone)]
@@ -17,8 +21,8 @@ pub struct DrainProgress {
 struct Inner {
     names: Vec<String>,
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
-    /// Plain mode: the last line printed per master, so that only changes are printed.
-    last: Mutex<Vec<String>>,
+    /// Plain mode: what was printed per master, so that changes and heartbeats are printed.
+    plain: Mutex<PlainLines>,
 }
 
 impl DrainProgress {
@@ -47,7 +51,7 @@ impl DrainProgress {
             inner: Arc::new(Inner {
                 names,
                 bars,
-                last: Mutex::new(vec![String::new(); rows.len()]),
+                plain: Mutex::new(PlainLines::new(rows.len())),
             }),
         };
         for (i, row) in rows.iter().enumerate() {
@@ -60,18 +64,17 @@ impl DrainProgress {
     pub fn update(&self, i: usize, status: &DrainStatus) {
         let done = (status.builds_finished + status.builds_requeued).max(0) as u64;
         let total = done + status.builds_running.max(0) as u64;
-        let message = describe(status);
+        let now = now_secs();
         match &self.inner.bars {
             Some((_, bars)) => {
                 bars[i].set_length(total);
                 bars[i].set_position(done);
-                bars[i].set_message(message);
+                bars[i].set_message(describe(status, now));
             }
             None => {
-                let mut last = self.inner.last.lock().expect("no panics while locked");
-                if last[i] != message {
-                    eprintln!("{}: {message}", self.inner.names[i]);
-                    last[i] = message;
+                let mut plain = self.inner.plain.lock().expect("no panics while locked");
+                if let Some(line) = plain.next(i, status, now) {
+                    eprintln!("{}: {line}", self.inner.names[i]);
                 }
             }
         }
@@ -97,19 +100,4 @@ impl DrainProgress {
             eprintln!();
         }
     }
-}
-
-/// One line about a drain's progress: phase, builds left, workers still attached, handed off.
-pub fn describe(status: &DrainStatus) -> String {
-    let mut text = format!(
-        "{}, {} build(s) left, {} worker(s) attached, {} handed off",
-        status.phase,
-        status.builds_running,
-        status.workers_attached,
-        status.workers_handed_off.len()
-    );
-    if let Some(message) = &status.message {
-        text.push_str(&format!(" ({message})"));
-    }
-    text
 }

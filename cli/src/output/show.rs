@@ -25,6 +25,11 @@ pub fn master(out: &mut impl Write, row: &MasterRow, style: Style) -> std::io::R
     field(out, "Active", opt(row.active.map(yes_no)))?;
     field(
         out,
+        "Routing",
+        super::routing::state(row.routing, row.routing_reason.as_deref()),
+    )?;
+    field(
+        out,
         "Config",
         config(row.config_label.as_deref(), row.config_sha256.as_deref()),
     )?;
@@ -103,6 +108,26 @@ pub fn master(out: &mut impl Write, row: &MasterRow, style: Style) -> std::io::R
         "\nClaimed build requests: {}",
         info.claimed_requests.len()
     )
+}
+
+/// The builds still running on a draining master, with their age, under the drain's row.
+pub fn running_builds(out: &mut impl Write, row: &DrainRow, style: Style) -> std::io::Result<()> {
+    let builds = &row.status.running_builds;
+    if builds.is_empty() || !row.status.phase.holds_master() {
+        return Ok(());
+    }
+    writeln!(out, "\nBuilds running ({}):", builds.len())?;
+    let now = crate::time::now_secs();
+    let mut t = table(style, &["BUILD", "NUMBER", "WORKER", "AGE"]);
+    for b in builds {
+        t.add_row(vec![
+            b.buildid.to_string(),
+            opt(b.number),
+            opt(b.worker.as_deref()),
+            opt(b.started_at.map(|at| human(now - at))),
+        ]);
+    }
+    write_table(out, t)
 }
 
 /// The workers a drain handed off, under the drain's row.

@@ -63,7 +63,7 @@ fn state_cell(state: RowState, tty: bool) -> Cell {
 
 pub fn masters(rows: &[MasterRow], style: Style) -> Table {
     let mut header = vec![
-        "NAME", "STATE", "ACTIVE", "CONFIG", "VERSION", "WORKERS", "BUILDS", "UPTIME",
+        "NAME", "STATE", "ACTIVE", "ROUTING", "CONFIG", "VERSION", "WORKERS", "BUILDS", "UPTIME",
     ];
     if style.wide {
         header.extend(["URL", "MASTERID", "PID", "BUILDBOT NAME", "EXECUTABLE"]);
@@ -74,6 +74,7 @@ pub fn masters(rows: &[MasterRow], style: Style) -> Table {
             Cell::new(&row.name),
             state_cell(row.state, style.tty),
             Cell::new(opt(row.active.map(yes_no))),
+            Cell::new(opt(row.routing.map(|r| r.as_str()))),
             Cell::new(config(
                 row.config_label.as_deref(),
                 row.config_sha256.as_deref(),
@@ -183,21 +184,32 @@ pub fn drains(rows: &[DrainRow], style: Style) -> Table {
                 opt(s.reason.as_deref()),
             ]);
         }
-        cells.push(opt(s.message.as_deref()));
+        let message = super::drain::failing(s, now).or_else(|| s.message.clone());
+        cells.push(opt(message));
         table.add_row(cells);
     }
     table
 }
 
 pub fn operation(row: &OperationRow, style: Style) -> Table {
-    let mut table = table(style, &["MASTER", "OPERATION", "OK", "DURATION", "MESSAGE"]);
     let r = &row.result;
-    table.add_row(vec![
+    let mut header = vec!["MASTER", "OPERATION", "OK", "DURATION"];
+    // A start says whether the master is (back) in the load balancer's rotation.
+    if r.routing.is_some() {
+        header.push("ROUTING");
+    }
+    header.push("MESSAGE");
+    let mut table = table(style, &header);
+    let mut cells = vec![
         row.master.clone(),
         r.kind.clone(),
         yes_no(r.ok).to_string(),
         opt(r.finished_at.map(|end| human(end - r.started_at))),
-        r.message.clone(),
-    ]);
+    ];
+    if let Some(routing) = &r.routing {
+        cells.push(super::routing::after_start(routing));
+    }
+    cells.push(r.message.clone());
+    table.add_row(cells);
     table
 }

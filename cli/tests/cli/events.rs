@@ -48,3 +48,40 @@ fn unreachable_agent_makes_events_partial() {
         run.stderr
     );
 }
+
+/// Issue 12: events name their master by its inventory name, not the agent's own name.
+#[test]
+fn events_use_inventory_names() {
+    let fleet = Fleet::two();
+    fleet.write_inventory(&[
+        ("m1".into(), fleet.agent(0).url(), false),
+        ("master-2".into(), fleet.agent(1).url(), false),
+    ]);
+    let run = fleet.bbctl(&["events", "-o", "json"]).expect(0);
+    let agents: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Event>(l).unwrap().agent)
+        .collect();
+    assert_eq!(agents, ["m1", "master-2"]);
+    assert_eq!(
+        run.stderr,
+        "warning: inventory name \"m1\" answers as agent \"master-1\"; bbctl output uses \
+         inventory names\n"
+    );
+}
+
+/// Issue 12: a refused token is an error of the agent that answered (exit 1), not a warning
+/// about an unreachable one (exit 3).
+#[test]
+fn refused_token_exits_1() {
+    let fleet = Fleet::two();
+    std::fs::write(fleet.dir.path().join("token"), "wrong-token\n").unwrap();
+    let run = fleet.bbctl(&["events"]).expect(1);
+    assert!(
+        run.stderr
+            .contains("error: token refused by agent master-1: missing or wrong bearer token"),
+        "{}",
+        run.stderr
+    );
+}

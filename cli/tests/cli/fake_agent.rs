@@ -34,13 +34,23 @@ pub struct FakeState {
     pub drain: Option<DrainStatus>,
     pub drain_end: DrainEnd,
     pub drain_requests: Vec<DrainRequest>,
+    /// `PATCH /v1/drain` bodies, in order.
+    pub drain_changes: Vec<DrainChange>,
+    /// A step that keeps failing: the drain reports it and does not advance.
+    pub drain_failing: Option<DrainFailure>,
     pub stop_requests: Vec<StopRequest>,
+    pub start_requests: Vec<StartRequest>,
+    /// The load balancer's routing state of this master (the fake's hook is a relay).
+    pub routing: RoutingState,
+    /// A drain took the master out of rotation and nothing gave it back yet.
+    pub routing_by_drain: bool,
     pub events: Vec<Event>,
 }
 
 pub struct FakeAgent {
     pub addr: SocketAddr,
     pub state: Arc<Mutex<FakeState>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -63,7 +73,12 @@ impl FakeAgent {
             drain: None,
             drain_end: DrainEnd::Drained,
             drain_requests: Vec::new(),
+            drain_changes: Vec::new(),
+            drain_failing: None,
             stop_requests: Vec::new(),
+            start_requests: Vec::new(),
+            routing: RoutingState::Ready,
+            routing_by_drain: false,
             events: vec![event(
                 name,
                 1,
@@ -77,8 +92,20 @@ impl FakeAgent {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
-        runtime().spawn(async move { axum::serve(listener, app).await.unwrap() });
-        FakeAgent { addr, state }
+        let server = runtime().spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeAgent {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    /// The agent dies: its port refuses connections from now on.
+    pub fn kill(&self) {
+        self.server.abort();
+        while std::net::TcpStream::connect(self.addr).is_ok() {
+            std::thread::yield_now();
+        }
     }
 
     pub fn url(&self) -> String {
@@ -98,9 +125,14 @@ pub fn router(state: Arc<Mutex<FakeState>>) -> Router {
         .route("/v1/fleet", get(fleet_view))
         .route("/v1/master/start", post(start))
         .route("/v1/master/stop", post(stop))
+        .route("/v1/routing", get(routing_get))
+        .route("/v1/routing/resume", post(routing_resume))
         .route(
             "/v1/drain",
-            get(drain_get).post(drain_post).delete(drain_delete),
+            get(drain_get)
+                .post(drain_post)
+                .patch(drain_patch)
+                .delete(drain_delete),
         )
         .route("/v1/events", get(events))
         .with_state(state)
@@ -176,6 +208,7 @@ async fn master_info(State(s): Shared, headers: HeaderMap) -> Response {
     let s = s.lock().unwrap();
     let mut info = s.master.clone();
     info.drain = s.drain.clone();
+    info.routing = Some(s.routing);
     Json(info).into_response()
 }
 
@@ -195,6 +228,7 @@ fn op(kind: &str, message: &str) -> OperationResult {
         log_lines: vec![],
         started_at: 1_700_000_000.0,
         finished_at: Some(1_700_000_002.5),
+        routing: None,
     }
 }
 
@@ -207,15 +241,18 @@ async fn start(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
     }
-    if let Err(r) = body::<OperationRequest>(&bytes) {
-        return *r;
-    }
+    let req: StartRequest = match body(&bytes) {
+        Ok(req) => req,
+        Err(r) => return *r,
+    };
     let mut s = s.lock().unwrap();
-    let m = &mut s.master;
-    if m.process.running {
-        let message = format!("the master is already running (pid {})", pid(m));
+    s.start_requests.push(req.clone());
+    if s.master.process.running {
+        let message = format!("the master is already running (pid {})", pid(&s.master));
         return error(ErrorCode::Conflict, &message);
     }
+    let routing = start_routing(&mut s, req.keep_out_of_rotation);
+    let m = &mut s.master;
     m.state = MasterState::Running;
     m.active = Some(true);
     m.process = ProcessInfo {
@@ -230,7 +267,94 @@ async fn start(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
         m.buildbot_name.as_deref().unwrap_or("?"),
         m.buildbot_executable.as_deref().unwrap_or("?"),
     );
-    Json(op("start", &message)).into_response()
+    let mut result = op("start", &message);
+    result.routing = Some(routing);
+    Json(result).into_response()
+}
+
+/// What the real agent's start does about routing (`server/src/drain/routing.rs`), for the
+/// cases the fake can be in.
+fn start_routing(s: &mut FakeState, keep_out: bool) -> StartRouting {
+    let before = s.routing;
+    let (action, message) = match before {
+        RoutingState::Ready => (
+            RoutingAction::InRotation,
+            "in rotation: the load balancer (relay) routes workers here".to_owned(),
+        ),
+        _ if s.routing_by_drain && keep_out => (
+            RoutingAction::KeptOut,
+            "kept out of rotation as asked: the load balancer (relay) still has it in maint, \
+             where the drain left it"
+                .to_owned(),
+        ),
+        _ if s.routing_by_drain => {
+            s.routing = RoutingState::Ready;
+            s.routing_by_drain = false;
+            (
+                RoutingAction::Resumed,
+                "back in rotation: the load balancer (relay) routes workers here again (the \
+                 drain had taken it out)"
+                    .to_owned(),
+            )
+        }
+        state => (
+            RoutingAction::LeftOut,
+            format!(
+                "left out of rotation: the load balancer (relay) has it in {}, which no drain \
+                 of this agent set (an operator did?)",
+                state.as_str()
+            ),
+        ),
+    };
+    StartRouting {
+        hook: "relay".into(),
+        action,
+        before,
+        after: s.routing,
+        message,
+    }
+}
+
+async fn routing_get(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Some(r) = rejected(&headers) {
+        return r;
+    }
+    let s = s.lock().unwrap();
+    Json(RoutingInfo {
+        hook: "relay".into(),
+        routing: s.routing,
+        reason: None,
+    })
+    .into_response()
+}
+
+/// Refused while a drain holds the master or while it is not running, as the real agent.
+async fn routing_resume(State(s): Shared, headers: HeaderMap) -> Response {
+    if let Some(r) = rejected(&headers) {
+        return r;
+    }
+    let mut s = s.lock().unwrap();
+    if s.drain.as_ref().is_some_and(|d| holds_master(d.phase)) {
+        return error(
+            ErrorCode::Conflict,
+            "a drain holds this master out of service: cancel it (`bbctl drain cancel`) instead",
+        );
+    }
+    if !s.master.process.running {
+        return error(
+            ErrorCode::Conflict,
+            "the master is not running: start it before routing workers to it",
+        );
+    }
+    let before = s.routing;
+    s.routing = RoutingState::Ready;
+    s.routing_by_drain = false;
+    Json(RoutingResume {
+        hook: "relay".into(),
+        before,
+        routing: s.routing,
+    })
+    .into_response()
 }
 
 async fn stop(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
@@ -321,8 +445,12 @@ async fn drain_post(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Respo
         workers_attached: 2,
         workers_handed_off: vec![],
         message: None,
+        running_builds: vec![],
+        failing: None,
     });
     s.master.state = MasterState::Draining;
+    s.routing = RoutingState::Maint;
+    s.routing_by_drain = true;
     s.drain_requests.push(req);
     (StatusCode::ACCEPTED, Json(s.drain.clone().unwrap())).into_response()
 }
@@ -336,7 +464,8 @@ async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
     let Some(drain) = s.drain.as_mut() else {
         return error(ErrorCode::NotFound, "no drain has run on this agent");
     };
-    if drain.phase == DrainPhase::Draining {
+    drain.failing = s.drain_failing.clone();
+    if drain.phase == DrainPhase::Draining && drain.failing.is_none() {
         drain.builds_running -= 1;
         drain.builds_finished += 1;
         drain.workers_attached -= 1;
@@ -344,7 +473,7 @@ async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
             worker: format!("w{}", drain.builds_finished),
             free_at: 1_700_000_001.0,
             attached_elsewhere_at: Some(1_700_000_003.0),
-            to_master: Some("host:/srv/master-9".into()),
+            to_master: Some("host:/srv/master-1".into()),
         });
         if drain.builds_running == 0 {
             drain.finished_at = Some(1_700_000_010.0);
@@ -365,6 +494,73 @@ async fn drain_get(State(s): Shared, headers: HeaderMap) -> Response {
         }
     }
     Json(drain.clone()).into_response()
+}
+
+/// A new deadline (from now) or force for the drain in progress, as the real agent
+/// (`server/src/drain/change.rs`): a drain stopped at its deadline goes on.
+async fn drain_patch(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
+    if let Some(r) = rejected(&headers) {
+        return r;
+    }
+    let req: DrainChange = match body(&bytes) {
+        Ok(req) => req,
+        Err(r) => return *r,
+    };
+    if req.deadline_secs.is_none() && req.force_after_deadline.is_none() {
+        return error(
+            ErrorCode::BadRequest,
+            "nothing to change: give deadline_secs and/or force_after_deadline",
+        );
+    }
+    if let Some(secs) = req.deadline_secs
+        && !(secs.is_finite() && secs >= 0.0)
+    {
+        return error(
+            ErrorCode::BadRequest,
+            "deadline_secs must be a non-negative number",
+        );
+    }
+    let mut s = s.lock().unwrap();
+    s.drain_changes.push(req.clone());
+    let Some(drain) = s.drain.as_mut() else {
+        return error(ErrorCode::NotFound, "no drain");
+    };
+    let why = match drain.phase {
+        DrainPhase::Draining | DrainPhase::DeadlinePassed => None,
+        DrainPhase::Stopping => Some("nothing runs on the master any more, it is being stopped"),
+        _ => Some("it has ended; a deadline only applies to a drain in progress"),
+    };
+    if let Some(why) = why {
+        let message = format!("the drain is {}: {why}", phase_name(drain.phase));
+        return error(ErrorCode::Conflict, &message);
+    }
+    let deadline = req
+        .deadline_secs
+        .map(|secs| fake_now() + secs)
+        .or(drain.deadline_at);
+    let force = req
+        .force_after_deadline
+        .unwrap_or(drain.force_after_deadline);
+    if force && deadline.is_none() {
+        return error(
+            ErrorCode::BadRequest,
+            "force_after_deadline needs a deadline: give deadline_secs too",
+        );
+    }
+    drain.deadline_at = deadline;
+    drain.force_after_deadline = force;
+    if drain.phase == DrainPhase::DeadlinePassed {
+        drain.phase = DrainPhase::Draining;
+        drain.message = None;
+    }
+    Json(drain.clone()).into_response()
+}
+
+/// The fake's clock: the real one (a deadline counts from now).
+fn fake_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Cancels a draining, deadline-passed or failed drain; 409 for any other phase.
@@ -394,6 +590,8 @@ async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
     drain.phase = DrainPhase::Cancelled;
     let drain = drain.clone();
     s.master.state = MasterState::Running;
+    s.routing = RoutingState::Ready;
+    s.routing_by_drain = false;
     Json(drain).into_response()
 }
 
@@ -481,6 +679,8 @@ fn master(name: &str, masterid: i64, state: MasterState) -> MasterInfo {
         builds: vec![],
         claimed_requests: vec![],
         drain: None,
+        routing: Some(RoutingState::Unmanaged),
+        routing_reason: None,
         problems: vec![],
     }
 }

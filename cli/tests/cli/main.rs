@@ -7,6 +7,8 @@ mod fake_agent;
 mod help;
 mod lifecycle;
 mod masters;
+mod operator;
+mod routing;
 mod support;
 mod upgrade;
 mod workers;

@@ -13,9 +13,9 @@ fn list_table_snapshot() {
     ]);
     let run = fleet.bbctl(&["masters", "list"]).expect(0);
     let expected = "\
-NAME       STATE     ACTIVE   CONFIG              VERSION   WORKERS   BUILDS   UPTIME
-master-1   running   yes      v2 (0123456789ab)   4.3.0     1         0        3m12s
-master-2   standby   no       v2 (0123456789ab)   4.3.0     0         0        -
+NAME       STATE     ACTIVE   ROUTING   CONFIG              VERSION   WORKERS   BUILDS   UPTIME
+master-1   running   yes      ready     v2 (0123456789ab)   4.3.0     1         0        3m12s
+master-2   standby   no       ready     v2 (0123456789ab)   4.3.0     0         0        -
 ";
     assert_eq!(run.stdout, expected);
     assert_eq!(run.stderr, "");
@@ -83,9 +83,8 @@ fn rejected_token_says_which_agent_and_exits_1() {
     std::fs::write(fleet.dir.path().join("token"), "wrong-token\n").unwrap();
     let run = fleet.bbctl(&["masters", "list"]).expect(1);
     assert!(
-        run.stderr.contains(
-            "error: master-1: token rejected by agent master-1: missing or wrong bearer token"
-        ),
+        run.stderr
+            .contains("error: token refused by agent master-1: missing or wrong bearer token"),
         "{}",
         run.stderr
     );
@@ -155,4 +154,55 @@ fn agent_flag_works_without_inventory() {
         "{}",
         missing_token.stderr
     );
+}
+
+/// Issue 12: with `--agent`, a name asked of agents that refuse the token is not an unknown
+/// name (exit 2) but the refusal (exit 1).
+#[test]
+fn agent_flag_with_a_refused_token_is_not_an_unknown_name() {
+    let fleet = Fleet::two();
+    let token_file = fleet.dir.path().join("wrong-token");
+    std::fs::write(&token_file, "wrong-token\n").unwrap();
+    let (url1, url2) = (fleet.agent(0).url(), fleet.agent(1).url());
+    let run = bbctl(&[
+        "--agent",
+        &url1,
+        "--agent",
+        &url2,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "masters",
+        "show",
+        "master-2",
+    ])
+    .expect(1);
+    assert!(
+        run.stderr.contains("cannot find master `master-2`")
+            && run.stderr.contains("token refused by agent"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("unknown master"), "{}", run.stderr);
+}
+
+/// Issue 12: `masters list` and `masters show` warn about an inventory name that is not the
+/// agent's own name, and keep printing the inventory name.
+#[test]
+fn a_differing_agent_name_is_warned_about() {
+    let fleet = Fleet::two();
+    fleet.write_inventory(&[
+        ("master-1".into(), fleet.agent(0).url(), false),
+        ("m2".into(), fleet.agent(1).url(), false),
+    ]);
+    let warning = "warning: inventory name \"m2\" answers as agent \"master-2\"; bbctl output \
+                   uses inventory names\n";
+    let rows: Vec<MasterRow> = {
+        let run = fleet.bbctl(&["masters", "list", "-o", "json"]).expect(0);
+        assert_eq!(run.stderr, warning);
+        run.json()
+    };
+    assert_eq!(rows[1].name, "m2");
+    let run = fleet.bbctl(&["masters", "show", "m2"]).expect(0);
+    assert_eq!(run.stderr, warning);
+    assert!(run.stdout.contains("Name:       m2"), "{}", run.stdout);
 }

@@ -19,6 +19,23 @@ pub struct DrainRequest {
     pub requested_by: Option<String>,
 }
 
+/// `PATCH /v1/drain`: changes the drain in progress (`draining`, or `deadline_passed`, which a
+/// later deadline or `force_after_deadline` sets draining again).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainChange {
+    /// A new deadline in seconds from now: extends or shortens the current one (or sets one).
+    #[serde(default)]
+    pub deadline_secs: Option<f64>,
+    /// `true`: when the deadline passes, busy workers are handed off (their builds end RETRY and
+    /// are re-queued); `false`: the drain stops at the deadline. Absent: unchanged.
+    #[serde(default)]
+    pub force_after_deadline: Option<bool>,
+    /// Who asked (user@host of the operator); else the `X-Bbctl-Requested-By` header.
+    #[serde(default)]
+    pub requested_by: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DrainPhase {
@@ -93,6 +110,29 @@ pub struct HandoffInfo {
     pub to_master: Option<String>,
 }
 
+/// A build running on the draining master at the drain's last look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainBuild {
+    pub buildid: i64,
+    /// The build's number in its builder.
+    pub number: Option<i64>,
+    /// The worker it runs on.
+    pub worker: Option<String>,
+    /// When it started (Buildbot's `started_at`).
+    pub started_at: Option<f64>,
+}
+
+/// A step of the drain that keeps failing (the load balancer refuses or does not answer,
+/// Buildbot refuses a pause, ...). The agent retries it every tick; the drain cannot progress
+/// until it succeeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainFailure {
+    /// The step's error, e.g. `load balancer: HAProxy has no server `workers/m2``.
+    pub reason: String,
+    /// When the step first failed (failures in a row; a success clears them).
+    pub since: f64,
+}
+
 /// `GET /v1/drain`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DrainStatus {
@@ -110,6 +150,12 @@ pub struct DrainStatus {
     pub workers_attached: i64,
     pub workers_handed_off: Vec<HandoffInfo>,
     pub message: Option<String>,
+    /// The builds running here at the last look, oldest first.
+    #[serde(default)]
+    pub running_builds: Vec<DrainBuild>,
+    /// The step that keeps failing, while it does (null once a tick succeeds again).
+    #[serde(default)]
+    pub failing: Option<DrainFailure>,
 }
 
 #[cfg(test)]

@@ -43,7 +43,8 @@ pub enum StopMode {
     Immediate,
 }
 
-/// `POST /v1/master/start` and other operations that take an optional reason.
+/// `POST /v1/master/create`, `reconfig` and other operations that take an optional reason
+/// (`POST /v1/master/start` takes a [`crate::StartRequest`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperationRequest {
@@ -63,6 +64,10 @@ pub struct OperationResult {
     pub log_lines: Vec<String>,
     pub started_at: f64,
     pub finished_at: Option<f64>,
+    /// A start only: what it did about the load balancer's routing once the master ran (null
+    /// for other operations and for a failed start).
+    #[serde(default)]
+    pub routing: Option<crate::StartRouting>,
 }
 
 /// An entry of the audit log (`GET /v1/audit`).

@@ -24,6 +24,7 @@ mod drain;
 mod error;
 mod events;
 mod fleet;
+mod routing;
 mod topology;
 
 pub use config::*;
@@ -31,6 +32,7 @@ pub use drain::*;
 pub use error::*;
 pub use events::*;
 pub use fleet::*;
+pub use routing::*;
 pub use topology::*;
 
 /// The API version served under `/v1`. Bumped on any incompatible change of a wire type.

@@ -77,6 +77,14 @@ pub struct MasterInfo {
     pub claimed_requests: Vec<BuildRequestInfo>,
     /// The drain in progress or last finished, if any.
     pub drain: Option<crate::DrainStatus>,
+    /// Whether the load balancer routes new worker connections here: `ready`, `maint`, `drain`,
+    /// `unmanaged` (no load-balancer hook) or `unknown` (see `routing_reason`). Null from an
+    /// agent that predates it.
+    #[serde(default)]
+    pub routing: Option<crate::RoutingState>,
+    /// Why `routing` is `unknown`.
+    #[serde(default)]
+    pub routing_reason: Option<String>,
     /// Problems the agent sees (unreachable REST API, MQ lost, …), one line each.
     #[serde(default)]
     pub problems: Vec<String>,

@@ -2,14 +2,20 @@
 //! a fake while the acceptance tests talk to a real master.
 //!
 //! The types here mirror Buildbot's JSON (only the fields the agent uses); conversion to the wire
-//! types of `bbctl-api` happens in `crate::topology`.
+//! types of `bbctl-api` happens in `crate::topology`. The agent reads, and writes only worker
+//! `pause`/`unpause` ([`BuildbotApi::control_worker`]); both go through the session of
+//! `[master.rest_auth]` (`auth`, `session`).
 
+pub mod auth;
 pub mod rest;
+mod session;
 mod snapshot;
 
 use futures_util::future::BoxFuture;
+use reqwest::StatusCode;
 use serde::Deserialize;
 
+pub use auth::{LoginProblem, Refusal, RestAuth};
 pub use rest::RestClient;
 pub use snapshot::Snapshot;
 
@@ -21,6 +27,58 @@ pub enum RestError {
     Status { url: String, status: u16 },
     #[error("Buildbot REST API {url}: unexpected answer: {message}")]
     Decode { url: String, message: String },
+    /// The master refused the call (401/403): `what` the call needs the user to be allowed
+    /// ("control workers"), what Buildbot said, and why as far as the agent can tell — which
+    /// names the setting to fix.
+    #[error(
+        "Buildbot refused to {call}: {status}{} — {}",
+        buildbot_said(.buildbot),
+        .why.explain(.what)
+    )]
+    Refused {
+        call: String,
+        status: StatusCode,
+        buildbot: Option<String>,
+        what: &'static str,
+        why: Refusal,
+    },
+    /// A control call the master answered with another error (an unknown worker, a crash).
+    #[error("Buildbot could not {call}: {status}{}", buildbot_said(.buildbot))]
+    Failed {
+        call: String,
+        status: StatusCode,
+        buildbot: Option<String>,
+    },
+}
+
+fn buildbot_said(message: &Option<String>) -> String {
+    message
+        .as_deref()
+        .map(|m| format!(" (Buildbot: \"{m}\")"))
+        .unwrap_or_default()
+}
+
+/// A worker to control: its id, and its name for messages when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerRef<'a> {
+    pub id: i64,
+    pub name: Option<&'a str>,
+}
+
+/// The worker control calls the agent makes (Buildbot's JSON-RPC methods on `/workers/<id>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerAction {
+    Pause,
+    Unpause,
+}
+
+impl WorkerAction {
+    pub fn method(self) -> &'static str {
+        match self {
+            WorkerAction::Pause => "pause",
+            WorkerAction::Unpause => "unpause",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -109,7 +167,7 @@ pub struct OwnerRef {
 
 pub type RestResult<T> = Result<T, RestError>;
 
-/// The part of Buildbot's REST API the agent reads.
+/// The part of Buildbot's REST API the agent reads, and the one write it makes.
 pub trait BuildbotApi: Send + Sync + 'static {
     /// `/masters`: every master row of the shared DB.
     fn masters(&self) -> BoxFuture<'_, RestResult<Vec<Master>>>;
@@ -125,4 +183,22 @@ pub trait BuildbotApi: Send + Sync + 'static {
     fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
     /// `/changesources`: every change source and the master that owns it.
     fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
+    /// `/builds/<id>`: when the build completed (Buildbot's `complete_at`), if it has.
+    fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, RestResult<Option<f64>>>;
+    /// `POST /workers/<id>` JSON-RPC `pause` / `unpause` with `reason`: the agent's only write,
+    /// which the master's authz may refuse ([`RestError::Refused`]).
+    fn control_worker<'a>(
+        &'a self,
+        worker: WorkerRef<'a>,
+        action: WorkerAction,
+        reason: &'a str,
+    ) -> BoxFuture<'a, RestResult<()>>;
+    /// Why the `[master.rest_auth]` credentials do not log in to the master's www, if they do
+    /// not (none configured: `None`).
+    fn login_problem(&self) -> BoxFuture<'_, Option<LoginProblem>> {
+        Box::pin(async { None })
+    }
 }
+
+#[cfg(test)]
+mod auth_tests;

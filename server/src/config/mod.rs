@@ -5,6 +5,7 @@
 //! message names the bad setting; `main` prints it and exits with status 2.
 
 mod read;
+mod rest_auth;
 mod source;
 pub mod tls;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 use read::{Reader, bad};
 pub use source::{ENV_CONFIG_PATH, ENV_PREFIX};
 
+use crate::buildbot::RestAuth;
 use crate::lb::{LbConfig, LbSettings};
 use crate::secret::{DbUrl, Secret};
 pub use tls::TlsConfig;
@@ -67,6 +69,9 @@ pub struct MasterConfig {
     pub db_url: Option<DbUrl>,
     pub start_timeout: Duration,
     pub vars: serde_json::Map<String, serde_json::Value>,
+    /// `[master.rest_auth]`: how the agent logs in to the master's www; `None` = anonymous.
+    /// The secret is a `Secret` (redacted in `Debug`).
+    pub rest_auth: Option<RestAuth>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +204,7 @@ fn read_master(r: &mut Reader<'_>, base: &Path) -> Result<MasterConfig, ConfigEr
         ));
     }
     let vars = r.opt_table_json("master.vars")?;
+    let rest_auth = rest_auth::read(r, base)?;
     Ok(MasterConfig {
         basedir,
         buildbot,
@@ -206,6 +212,7 @@ fn read_master(r: &mut Reader<'_>, base: &Path) -> Result<MasterConfig, ConfigEr
         db_url,
         start_timeout: Duration::from_secs_f64(timeout),
         vars,
+        rest_auth,
     })
 }
 

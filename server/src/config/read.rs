@@ -40,6 +40,21 @@ impl<'a> Reader<'a> {
         Ok(None)
     }
 
+    /// Whether `key` is in the table, without reading it (an empty section is still there).
+    pub fn present(&self, key: &str) -> bool {
+        let mut current = self.root;
+        let parts: Vec<&str> = key.split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
+            match current.get(*part) {
+                None => return false,
+                Some(_) if i + 1 == parts.len() => return true,
+                Some(Value::Table(t)) => current = t,
+                Some(_) => return false,
+            }
+        }
+        false
+    }
+
     pub fn opt_str(&mut self, key: &str) -> Result<Option<String>, ConfigError> {
         match self.lookup(key)? {
             None => Ok(None),

@@ -29,6 +29,7 @@ impl Row {
             log_lines: serde_json::from_str(&self.log_lines).unwrap_or_default(),
             started_at: self.started_at,
             finished_at: self.finished_at,
+            routing: None,
         }
     }
 }

@@ -44,13 +44,14 @@ pub async fn dead_master(
             d.finished_at = Some(now);
             let msg = format!(
                 "the master process died again after {} restart(s) by the drain; giving up \
-                 (workers still paused by the drain: {}; DELETE /v1/drain undoes it)",
+                 (workers still paused by the drain: {}; `bbctl drain cancel {}` undoes it)",
                 s.crash_restarts,
                 s.paused_by_drain
                     .keys()
                     .cloned()
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                ctx.agent
             );
             s.message = Some(msg.clone());
             notes.push(msg);
@@ -59,6 +60,7 @@ pub async fn dead_master(
         s.restart_pending = true;
         s.crash_restarts += 1;
         let lost = std::mem::take(&mut s.running);
+        s.running_builds.clear();
         for (buildid, workerid) in &lost {
             s.requeued.insert(*buildid);
             if let Some(t) = s

@@ -53,13 +53,14 @@ async fn draining(
     let s = &mut d.state;
     remember_operator_pauses(s, ctx, &obs, notes);
     count_ended_builds(s, ctx, &here, now, notes).await;
+    s.running_builds = here.running_builds(&obs);
     s.workers_attached = here.workers.len() as i64;
     pause_all(s, ctx, &here.workers, notes).await?;
     handoff::hand_off_idle(s, ctx, &here, now, notes).await?;
     handoff::follow_departed(s, ctx, &obs, now, notes).await?;
     if deadline_passed(s, &here, now) {
-        if !d.request.force_after_deadline {
-            stop_at_deadline(d, here.builds.len(), notes);
+        if !d.force_after_deadline() {
+            stop_at_deadline(d, ctx.agent, here.builds.len(), notes);
             return Ok(());
         }
         handoff::requeue_busy(&mut d.state, ctx, &here, now, notes).await?;
@@ -105,9 +106,10 @@ async fn master_not_running(
     } else {
         format!(
             "the master process is not running (it stopped outside the drain); workers \
-             still paused by the drain: {} (DELETE /v1/drain once the master runs, or \
+             still paused by the drain: {} (`bbctl drain cancel {}` once the master runs, or \
              unpause them through another master)",
-            left.join(", ")
+            left.join(", "),
+            ctx.agent
         )
     };
     s.message = Some(msg.clone());
@@ -194,12 +196,12 @@ fn deadline_passed(s: &DrainState, here: &Here<'_>, now: f64) -> bool {
 
 /// Without `force_after_deadline` the drain stops acting at its deadline: what it changed stays
 /// until a cancel.
-fn stop_at_deadline(d: &mut Drain, running: usize, notes: &mut Vec<String>) {
+fn stop_at_deadline(d: &mut Drain, agent: &str, running: usize, notes: &mut Vec<String>) {
     d.phase = DrainPhase::DeadlinePassed;
     let msg = format!(
         "the deadline passed with {running} build(s) running; the drain changed nothing more: \
-         routing stays stopped and its paused workers stay paused (DELETE /v1/drain restores \
-         full service)"
+         routing stays stopped and its paused workers stay paused (`bbctl drain cancel {agent}` \
+         restores full service; `bbctl drain {agent} --deadline D` lets it go on)"
     );
     d.state.message = Some(msg.clone());
     notes.push(msg);
@@ -238,26 +240,36 @@ async fn stopping(
     d.finished_at = Some(now);
     let s = &mut d.state;
     s.running.clear();
+    s.running_builds.clear();
     s.workers_attached = 0;
+    let msg = format!(
+        "drained in {:.1} s: {} build(s) finished, {} re-queued, {}; master stopped; the load \
+         balancer keeps this master out of rotation",
+        now - d.started_at,
+        s.builds_finished,
+        s.requeued.len(),
+        handoff_summary(s),
+    );
+    s.message = Some(msg.clone());
+    notes.push(msg);
+    Ok(())
+}
+
+/// How many workers were handed off and the slowest one's latency, when any was seen arriving.
+fn handoff_summary(s: &DrainState) -> String {
+    let handed = s.workers.values().filter(|t| t.closed_at.is_some()).count();
     let latencies: Vec<f64> = s
         .workers
         .values()
         .filter_map(|t| Some(t.attached_elsewhere_at? - t.free_at?))
         .collect();
-    let max = latencies.iter().copied().fold(0.0_f64, f64::max);
-    let msg = format!(
-        "drained in {:.1} s: {} build(s) finished, {} re-queued, {} worker(s) handed off \
-         (slowest {:.1} s from free to attached elsewhere); master stopped; the load balancer \
-         keeps this master out of rotation",
-        now - d.started_at,
-        s.builds_finished,
-        s.requeued.len(),
-        s.workers.values().filter(|t| t.closed_at.is_some()).count(),
-        max
-    );
-    s.message = Some(msg.clone());
-    notes.push(msg);
-    Ok(())
+    match latencies.iter().copied().reduce(f64::max) {
+        _ if handed == 0 => "no worker had to be handed off".to_owned(),
+        Some(max) => format!(
+            "{handed} worker(s) handed off (slowest {max:.1} s from free to attached elsewhere)"
+        ),
+        None => format!("{handed} worker(s) handed off (none seen attached elsewhere yet)"),
+    }
 }
 
 /// Returns the master to full service: unpause what the drain paused, route again.

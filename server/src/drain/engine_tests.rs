@@ -253,3 +253,50 @@ async fn pauses_made_by_a_drain_whose_agent_died_unrecorded_are_adopted() {
 
 #[path = "crash_tests.rs"]
 mod crash_tests;
+
+#[tokio::test]
+async fn the_status_shows_each_running_build_with_its_worker_and_start() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    env.world().builds[0].started_at = Some(90);
+    env.world().builds[0].number = Some(12);
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    let status = d.status();
+    assert_eq!(
+        status.running_builds,
+        [bbctl_api::DrainBuild {
+            buildid: 7,
+            number: Some(12),
+            worker: Some("w2".into()),
+            started_at: Some(90.0),
+        }],
+        "only this master's build (8 runs on the other one)"
+    );
+    env.end_build(7, 105.0);
+    step(&mut d, &env, &lb, 106.0).await;
+    assert!(d.status().running_builds.is_empty());
+}
+
+#[tokio::test]
+async fn a_drain_with_nothing_to_hand_off_says_so_instead_of_a_zero_latency() {
+    let env = FakeEnv::default();
+    let lb = FakeLb::default();
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    assert_eq!(d.phase, DrainPhase::Stopping);
+    step(&mut d, &env, &lb, 100.5).await;
+    let msg = d.state.message.clone().unwrap();
+    assert!(msg.contains("no worker had to be handed off"), "{msg}");
+    assert!(!msg.contains("slowest"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_deadline_passed_message_names_the_commands_not_the_api() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    let mut d = drain(request(Some(5.0), false));
+    step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 106.0).await;
+    let msg = d.state.message.clone().unwrap();
+    assert!(msg.contains("`bbctl drain cancel m2`"), "{msg}");
+    assert!(!msg.contains("/v1/") && !msg.contains("DELETE"), "{msg}");
+}

@@ -7,12 +7,13 @@
 //!
 //! The load balancer is the other outside party; it has its own trait (`crate::lb`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bbctl_api::StopMode;
 use futures_util::future::BoxFuture;
 
-use crate::buildbot::{Build, BuildbotApi, Master, Worker};
+use crate::buildbot::{Build, BuildbotApi, Master, Worker, WorkerAction, WorkerRef};
 use crate::lb::WorkerAttach;
 use crate::lb::attach_log::{AttachLogFollower, AttachState};
 use crate::master::lifecycle::Lifecycle;
@@ -76,7 +77,8 @@ pub struct RealEnv {
     /// This master's identity in Buildbot, once found.
     runtime: Arc<MasterRuntime>,
     lifecycle: Lifecycle,
-    http: reqwest::Client,
+    /// Worker names from the last observation, so that a failed control call names the worker.
+    worker_names: Mutex<HashMap<i64, String>>,
     log: Mutex<LogView>,
 }
 
@@ -104,34 +106,9 @@ impl RealEnv {
             rest,
             runtime,
             lifecycle,
-            http: crate::buildbot::rest::http_client(),
+            worker_names: Mutex::default(),
             log: Mutex::new(LogView { rotated, current }),
         }
-    }
-
-    fn api(&self, path: &str) -> String {
-        format!("{}api/v2/{path}", self.this.rest_url)
-    }
-
-    async fn control(&self, path: &str, method: &str, reason: &str) -> Result<(), EnvError> {
-        let url = self.api(path);
-        let body = serde_json::json!({
-            "jsonrpc": "2.0", "method": method, "params": {"reason": reason}, "id": 1
-        });
-        let fail = |m: String| EnvError(format!("POST {url} {method}: {m}"));
-        let resp = self
-            .http
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
-        let status = resp.status();
-        let answer: serde_json::Value = resp.json().await.unwrap_or_default();
-        if !status.is_success() || answer.get("error").is_some_and(|e| !e.is_null()) {
-            return Err(fail(format!("HTTP {status}: {answer}")));
-        }
-        Ok(())
     }
 }
 
@@ -155,9 +132,14 @@ impl DrainEnv for RealEnv {
             let (masters, workers, builds) =
                 tokio::join!(rest.masters(), rest.workers(), rest.running_builds());
             let err = |e: crate::buildbot::RestError| EnvError(e.to_string());
+            let workers = workers.map_err(err)?;
+            *self.worker_names.lock().unwrap_or_else(|p| p.into_inner()) = workers
+                .iter()
+                .map(|w| (w.workerid, w.name.clone()))
+                .collect();
             Ok(Observation {
                 masters: masters.map_err(err)?,
-                workers: workers.map_err(err)?,
+                workers,
                 builds: builds
                     .map_err(err)?
                     .into_iter()
@@ -173,24 +155,33 @@ impl DrainEnv for RealEnv {
         paused: bool,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<(), EnvError>> {
-        let method = if paused { "pause" } else { "unpause" };
+        let action = if paused {
+            WorkerAction::Pause
+        } else {
+            WorkerAction::Unpause
+        };
         Box::pin(async move {
-            self.control(&format!("workers/{workerid}"), method, reason)
+            let name = self
+                .worker_names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&workerid)
+                .cloned();
+            let worker = WorkerRef {
+                id: workerid,
+                name: name.as_deref(),
+            };
+            // The error names the call, the status and the setting to fix
+            // (`RestError::Refused`): it is what the drain records.
+            self.rest
+                .control_worker(worker, action, reason)
                 .await
+                .map_err(|e| EnvError(e.to_string()))
         })
     }
 
     fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, Option<f64>> {
-        Box::pin(async move {
-            let resp = self
-                .http
-                .get(self.api(&format!("builds/{buildid}")))
-                .send()
-                .await
-                .ok()?;
-            let body: serde_json::Value = resp.json().await.ok()?;
-            body["builds"][0]["complete_at"].as_f64()
-        })
+        Box::pin(async move { self.rest.build_complete_at(buildid).await.ok().flatten() })
     }
 
     fn attachment(&self, worker: &str) -> Option<Attachment> {

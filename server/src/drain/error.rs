@@ -6,16 +6,25 @@ use super::env::EnvError;
 use crate::db::DbError;
 use crate::lb::LbError;
 
-/// A failure of `POST`, `GET` or `DELETE /v1/drain`.
+/// A failure of `POST`, `GET`, `PATCH` or `DELETE /v1/drain`.
 #[derive(Debug, thiserror::Error)]
 pub enum DrainError {
     #[error("deadline_secs must be a non-negative number")]
     BadDeadline,
     #[error(
         "drain {id} failed and still holds workers paused or routing stopped: cancel it first \
-         (DELETE /v1/drain)"
+         (`bbctl drain cancel {agent}`)"
     )]
-    FailedHoldsMaster { id: i64 },
+    FailedHoldsMaster { id: i64, agent: String },
+    /// `PATCH /v1/drain` with nothing to change, or a force without any deadline.
+    #[error("{0}")]
+    BadChange(&'static str),
+    /// `PATCH /v1/drain` while no drain can be changed.
+    #[error("the drain is {phase}: {why}")]
+    NotChangeable {
+        phase: &'static str,
+        why: &'static str,
+    },
     #[error(
         "no load-balancer hook is configured ([load_balancer] kind = \"haproxy\" or \"relay\"): a \
          drain could not hand workers off"
@@ -55,7 +64,7 @@ pub enum DrainError {
 /// A failure of `GET /v1/routing` or `POST /v1/routing/resume`.
 #[derive(Debug, thiserror::Error)]
 pub enum RoutingError {
-    #[error("a drain holds this master out of service: cancel it (DELETE /v1/drain) instead")]
+    #[error("a drain holds this master out of service: cancel it (`bbctl drain cancel`) instead")]
     DrainHoldsMaster,
     #[error("the master is not running: start it before routing workers to it")]
     MasterNotRunning,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::crash::attached_here;
 use super::env::Observation;
-use super::model::DrainState;
+use super::model::{DrainState, RunningBuild};
 use crate::buildbot::Worker;
 
 /// What one look at Buildbot shows on this master.
@@ -32,6 +32,28 @@ impl<'o> Here<'o> {
                 .filter(|w| attached_here(w, mid, restarted))
                 .collect(),
         }
+    }
+
+    /// The builds running here as the status shows them: number, worker name, start.
+    pub fn running_builds(&self, obs: &Observation) -> BTreeMap<i64, RunningBuild> {
+        obs.builds
+            .iter()
+            .filter(|b| self.builds.contains_key(&b.buildid))
+            .map(|b| {
+                let worker = b.workerid.and_then(|wid| {
+                    obs.workers
+                        .iter()
+                        .find(|w| w.workerid == wid)
+                        .map(|w| w.name.clone())
+                });
+                let build = RunningBuild {
+                    number: b.number,
+                    worker,
+                    started_at: b.started_at.map(|t| t as f64),
+                };
+                (b.buildid, build)
+            })
+            .collect()
     }
 
     /// The build `w` runs on this master, if any.

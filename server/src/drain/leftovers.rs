@@ -43,18 +43,17 @@ pub fn problems(
         if !left.is_empty() {
             out.push(format!(
                 "workers paused by a drain of this agent that it has no record of (was its state \
-                 DB lost?): {}; unpause them through Buildbot (POST /api/v2/workers/<id> \
-                 unpause)",
+                 DB lost?): {}; unpause them in Buildbot (its web UI, or the worker's \
+                 `unpause` control call)",
                 left.join(", ")
             ));
         }
     }
     if !routing_known && routing == Some(Routing::Maint) {
-        out.push(
+        out.push(format!(
             "the load balancer keeps this master in maint but no drain of this agent holds it \
-             (was its state DB lost?); POST /v1/routing/resume puts it back in rotation"
-                .into(),
-        );
+             (was its state DB lost?); `bbctl routing resume {agent}` puts it back in rotation"
+        ));
     }
     out
 }

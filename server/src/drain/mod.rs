@@ -11,10 +11,12 @@
 //! `ctx` (the parties it acts on), `here` (what one look shows on this master), `handoff` (its
 //! per-worker steps), `pauses` (the workers it pauses and unpauses) and `crash` (a master that
 //! dies under it), `env` (Buildbot, twistd.log and the master process behind a trait), `store`
-//! (persistence, events, audit), `operations` (start, status, cancel), `runner` (the task, and
-//! its resumption after a restart), `routing` (putting a master back in rotation), `leftovers`
-//! (what a forgotten drain left behind).
+//! (persistence, events, audit), `operations` (start, status, change, cancel) with `change` (a
+//! new deadline or force for the drain in progress), `runner` (the
+//! task, and its resumption after a restart), `stall` (a step that keeps failing), `routing`
+//! (putting a master back in rotation), `leftovers` (what a forgotten drain left behind).
 
+mod change;
 pub mod crash;
 mod ctx;
 pub mod engine;
@@ -28,6 +30,7 @@ mod operations;
 mod pauses;
 mod routing;
 mod runner;
+pub mod stall;
 mod store;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,7 +49,7 @@ use crate::topology::{DrainView, ThisMaster};
 pub use env::EnvError;
 pub use error::{DrainError, RoutingError};
 use model::Drain;
-pub use routing::{RoutingChange, RoutingView};
+pub use routing::{Decision, DrainClaim, decide};
 pub use runner::TICK;
 
 /// The drain service. Cheap to clone: the background task holds a clone.

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bbctl_api::{DrainPhase, DrainRequest, DrainStatus, HandoffInfo};
+use bbctl_api::{DrainBuild, DrainFailure, DrainPhase, DrainRequest, DrainStatus, HandoffInfo};
 use serde::{Deserialize, Serialize};
+
+use super::stall::StepFailure;
 
 /// The persisted progress of one drain.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13,8 +15,10 @@ use serde::{Deserialize, Serialize};
 pub struct DrainState {
     /// This master's Buildbot id.
     pub masterid: i64,
-    /// `deadline_secs` turned into an epoch time at the start.
+    /// `deadline_secs` turned into an epoch time at the start (or by a change, `PATCH`).
     pub deadline_at: Option<f64>,
+    /// `force_after_deadline` as a change (`PATCH /v1/drain`) set it; none: the request's.
+    pub force_after_deadline: Option<bool>,
     /// Who asked (the request's `requested_by`, else the `X-Bbctl-Requested-By` header).
     pub requested_by: Option<String>,
     /// The first observation has been made (`operator_paused` is known).
@@ -29,6 +33,8 @@ pub struct DrainState {
     pub workers: BTreeMap<String, WorkerTrack>,
     /// Builds running on this master at the last observation (buildid → workerid).
     pub running: BTreeMap<i64, Option<i64>>,
+    /// The same builds as operators see them (worker name, start time), for the status.
+    pub running_builds: BTreeMap<i64, RunningBuild>,
     /// Builds whose worker's session the drain closed at the deadline (they come back RETRY).
     pub requeued: BTreeSet<i64>,
     pub builds_finished: i64,
@@ -46,6 +52,17 @@ pub struct DrainState {
     pub restarted_at: Option<f64>,
     /// The other masters still have to be prompted to claim the released build requests.
     pub nudge_due: bool,
+    /// The step that failed on the last tick, and since when it fails (`super::stall`).
+    pub failing: Option<StepFailure>,
+}
+
+/// A build running on this master, as the status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunningBuild {
+    pub number: Option<i64>,
+    pub worker: Option<String>,
+    pub started_at: Option<f64>,
 }
 
 /// One worker's handoff.
@@ -92,6 +109,14 @@ pub struct Drain {
 }
 
 impl Drain {
+    /// Whether busy workers are handed off at the deadline: the request's setting unless a
+    /// change set it.
+    pub fn force_after_deadline(&self) -> bool {
+        self.state
+            .force_after_deadline
+            .unwrap_or(self.request.force_after_deadline)
+    }
+
     pub fn status(&self) -> DrainStatus {
         let s = &self.state;
         let mut handed: Vec<HandoffInfo> = s
@@ -106,13 +131,27 @@ impl Drain {
             })
             .collect();
         handed.sort_by(|a, b| a.free_at.total_cmp(&b.free_at));
+        let mut running_builds: Vec<DrainBuild> = s
+            .running_builds
+            .iter()
+            .map(|(buildid, b)| DrainBuild {
+                buildid: *buildid,
+                number: b.number,
+                worker: b.worker.clone(),
+                started_at: b.started_at,
+            })
+            .collect();
+        running_builds.sort_by(|a, b| {
+            let at = |x: &DrainBuild| x.started_at.unwrap_or(f64::MAX);
+            at(a).total_cmp(&at(b)).then(a.buildid.cmp(&b.buildid))
+        });
         DrainStatus {
             id: self.id,
             phase: self.phase,
             started_at: self.started_at,
             finished_at: self.finished_at,
             deadline_at: s.deadline_at,
-            force_after_deadline: self.request.force_after_deadline,
+            force_after_deadline: self.force_after_deadline(),
             reason: self.request.reason.clone(),
             requested_by: s.requested_by.clone(),
             builds_running: s.running.len() as i64,
@@ -121,6 +160,11 @@ impl Drain {
             workers_attached: s.workers_attached,
             workers_handed_off: handed,
             message: s.message.clone(),
+            running_builds,
+            failing: s.failing.as_ref().map(|f| DrainFailure {
+                reason: f.reason.clone(),
+                since: f.since,
+            }),
         }
     }
 }

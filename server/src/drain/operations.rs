@@ -1,9 +1,10 @@
-//! The drain's API operations: start (idempotent), status, cancel. Start and cancel each run to
-//! the end in a task of their own, so a client that hangs up mid-request (a `bbctl` killed
+//! The drain's API operations: start (idempotent), status, change (a new deadline or force),
+//! cancel. Start, change and cancel each run to the end in a task of their own, so a client that hangs up mid-request (a `bbctl` killed
 //! during the call) can leave neither a drain persisted but never driven nor a cancel half done.
 
-use bbctl_api::{DrainPhase, DrainRequest, DrainStatus};
+use bbctl_api::{DrainChange, DrainPhase, DrainRequest, DrainStatus};
 
+use super::change;
 use super::ctx::Ctx;
 use super::engine;
 use super::env::{DrainEnv, RealEnv};
@@ -29,6 +30,18 @@ impl Drains {
         let mut slot = self.inner.current.lock().await;
         self.load(&mut slot).await?;
         Ok(slot.as_ref().map(Drain::status))
+    }
+
+    /// Changes the deadline (from now) and/or `force_after_deadline` of the drain in progress.
+    /// A drain whose deadline had passed goes on with the new one. `header_actor` is who asked,
+    /// when the request does not say; the change is a step of the drain's history.
+    pub async fn change(
+        &self,
+        req: DrainChange,
+        header_actor: Option<String>,
+    ) -> Result<DrainStatus, DrainError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.change_now(req, header_actor).await }).await?
     }
 
     /// Returns the master to full service: unpauses what the drain paused, routes again.
@@ -86,6 +99,38 @@ impl Drains {
         Ok((true, status))
     }
 
+    async fn change_now(
+        &self,
+        req: DrainChange,
+        header_actor: Option<String>,
+    ) -> Result<DrainStatus, DrainError> {
+        if req.deadline_secs.is_none() && req.force_after_deadline.is_none() {
+            return Err(DrainError::BadChange(
+                "nothing to change: give deadline_secs and/or force_after_deadline",
+            ));
+        }
+        if let Some(secs) = req.deadline_secs
+            && !(secs.is_finite() && secs >= 0.0)
+        {
+            return Err(DrainError::BadDeadline);
+        }
+        let mut slot = self.inner.current.lock().await;
+        self.load(&mut slot).await?;
+        let Some(d) = slot.as_mut() else {
+            return Err(DrainError::NoDrain);
+        };
+        let at = now();
+        let actor = req.requested_by.clone().or(header_actor);
+        let applied = change::apply(d, &req, actor.as_deref(), at)?;
+        self.save_by(d, vec![applied.note], actor).await?;
+        let status = d.status();
+        drop(slot);
+        if applied.resumed {
+            self.spawn_loop();
+        }
+        Ok(status)
+    }
+
     /// Refuses a drain that could not run: a failed one still holds the master, a bad
     /// deadline, no hook to hand workers off with, no master.
     fn check_can_start(&self, last: Option<&Drain>, req: &DrainRequest) -> Result<(), DrainError> {
@@ -93,7 +138,10 @@ impl Drains {
             && d.phase == DrainPhase::Failed
             && (d.state.routing_stopped || !d.state.paused_by_drain.is_empty())
         {
-            return Err(DrainError::FailedHoldsMaster { id: d.id });
+            return Err(DrainError::FailedHoldsMaster {
+                id: d.id,
+                agent: self.inner.this.agent.clone(),
+            });
         }
         if let Some(secs) = req.deadline_secs
             && !(secs.is_finite() && secs >= 0.0)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::Drains;
 use super::ctx::Ctx;
 use super::engine;
+use super::stall;
 use crate::db::now;
 
 /// How often the drain looks at Buildbot.
@@ -50,7 +51,6 @@ impl Drains {
     async fn run_loop(self) {
         let env = self.env();
         let lb = self.lb();
-        let mut last_error: Option<String> = None;
         // Buildbot events (WAMP, or the polling source) wake the loop before the next tick is
         // due: a build's end or a worker's arrival is acted on at once.
         let mut events = self.inner.hub.subscribe();
@@ -68,15 +68,17 @@ impl Drains {
                 };
                 let before = d.clone();
                 let mut notes = Vec::new();
-                let result = engine::tick(d, &ctx, now(), &mut notes).await;
-                if let Err(e) = &result
-                    && last_error.as_deref() != Some(e.0.as_str())
-                {
-                    tracing::warn!(drain = d.id, error = %e, "drain step failed; retrying");
-                    notes.push(format!("step failed, retrying: {e}"));
-                    last_error = Some(e.0.clone());
-                } else if result.is_ok() {
-                    last_error = None;
+                let at = now();
+                let result = engine::tick(d, &ctx, at, &mut notes).await;
+                let note = match &result {
+                    Err(e) => stall::failed(&mut d.state, e, at),
+                    Ok(()) => stall::succeeded(&mut d.state, at),
+                };
+                if let Some(note) = note {
+                    if let Err(e) = &result {
+                        tracing::warn!(drain = d.id, error = %e, "drain step failed; retrying");
+                    }
+                    notes.push(note);
                 }
                 if (*d != before || !notes.is_empty())
                     && let Err(e) = self.save(d, notes).await

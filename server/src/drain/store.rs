@@ -35,11 +35,21 @@ impl Drains {
         Ok(())
     }
 
-    /// Saves `d`, then announces and audits each step in `notes`.
+    /// Saves `d`, then announces and audits each step in `notes` (as done for whoever asked for
+    /// the drain).
     pub(super) async fn save(&self, d: &Drain, notes: Vec<String>) -> Result<(), DrainError> {
+        self.save_by(d, notes, d.state.requested_by.clone()).await
+    }
+
+    /// [`Self::save`] with the steps audited as done for `actor`.
+    pub(super) async fn save_by(
+        &self,
+        d: &Drain,
+        notes: Vec<String>,
+        actor: Option<String>,
+    ) -> Result<(), DrainError> {
         let (id, phase, finished) = (d.id, d.phase.as_str(), d.finished_at);
         let json = serde_json::to_string(&d.state)?;
-        let actor = d.state.requested_by.clone();
         let audit_notes = notes.clone();
         self.inner
             .db

@@ -1,10 +1,10 @@
-//! `POST /v1/drain` (start, idempotent), `GET /v1/drain`, `DELETE /v1/drain` (cancel): the
-//! [`Drains`] service.
+//! `POST /v1/drain` (start, idempotent), `GET /v1/drain`, `PATCH /v1/drain` (a new deadline or
+//! force for the drain in progress), `DELETE /v1/drain` (cancel): the [`Drains`] service.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use bbctl_api::{DrainRequest, DrainStatus};
+use bbctl_api::{DrainChange, DrainRequest, DrainStatus};
 
 use super::RequestedBy;
 use crate::drain::Drains;
@@ -32,6 +32,14 @@ pub async fn get(State(drains): State<Drains>) -> AppResult<Json<DrainStatus>> {
         .await?
         .map(Json)
         .ok_or_else(|| AppError::not_found("no drain has run on this agent"))
+}
+
+pub async fn change(
+    State(drains): State<Drains>,
+    RequestedBy(actor): RequestedBy,
+    OptionalJson(req): OptionalJson<DrainChange>,
+) -> AppResult<Json<DrainStatus>> {
+    Ok(Json(drains.change(req, actor).await?))
 }
 
 pub async fn cancel(State(drains): State<Drains>) -> AppResult<Json<DrainStatus>> {

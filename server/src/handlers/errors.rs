@@ -99,6 +99,7 @@ mod tests {
             log_lines: vec!["x".into()],
             started_at: 1.0,
             finished_at: Some(2.0),
+            routing: None,
         };
         let err = AppError::from(OperationError::Failed {
             kind: FailureKind::Timeout,

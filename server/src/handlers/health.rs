@@ -26,6 +26,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         state.rest(),
         state.master(),
         state.drain().holds_master(),
+        state.lb(),
     )
     .await;
     let code = if verdict.is_ready() {

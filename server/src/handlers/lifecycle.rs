@@ -1,10 +1,13 @@
-//! `POST /v1/master/{create,start,stop,reconfig}`: the [`Lifecycle`] service.
+//! `POST /v1/master/{create,start,stop,reconfig}`: the [`Lifecycle`] service; a start goes
+//! through the [`Drains`] service, which puts a drained master back in rotation once it runs
+//! (`crate::drain::routing`).
 
 use axum::Json;
 use axum::extract::State;
-use bbctl_api::{OperationRequest, OperationResult, StopRequest};
+use bbctl_api::{OperationRequest, OperationResult, StartRequest, StopRequest};
 
 use super::RequestedBy;
+use crate::drain::Drains;
 use crate::error::AppResult;
 use crate::extract::OptionalJson;
 use crate::master::lifecycle::Lifecycle;
@@ -18,11 +21,14 @@ pub async fn create(
 }
 
 pub async fn start(
-    State(lifecycle): State<Lifecycle>,
+    State(drains): State<Drains>,
     by: RequestedBy,
-    OptionalJson(req): OptionalJson<OperationRequest>,
+    OptionalJson(req): OptionalJson<StartRequest>,
 ) -> AppResult<Json<OperationResult>> {
-    Ok(Json(lifecycle.start(by.with_reason(req.reason)).await?))
+    let who = by.with_reason(req.reason);
+    Ok(Json(
+        drains.start_master(who, req.keep_out_of_rotation).await?,
+    ))
 }
 
 pub async fn stop(

@@ -4,23 +4,19 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use bbctl_api::{RoutingInfo, RoutingResume};
 
 use super::RequestedBy;
 use crate::drain::Drains;
 use crate::error::AppResult;
 
-pub async fn get(State(drains): State<Drains>) -> AppResult<Json<Value>> {
-    let view = drains.routing().await?;
-    Ok(Json(json!({"hook": view.hook, "routing": view.routing})))
+pub async fn get(State(drains): State<Drains>) -> Json<RoutingInfo> {
+    Json(drains.routing().await)
 }
 
 pub async fn resume(
     State(drains): State<Drains>,
     RequestedBy(actor): RequestedBy,
-) -> AppResult<Json<Value>> {
-    let change = drains.resume_routing(actor).await?;
-    Ok(Json(
-        json!({"hook": change.hook, "before": change.before, "routing": change.after}),
-    ))
+) -> AppResult<Json<RoutingResume>> {
+    Ok(Json(drains.resume_routing(actor).await?))
 }

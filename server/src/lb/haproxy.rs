@@ -1,7 +1,7 @@
 //! The `haproxy` hook: drives HAProxy's runtime API (the `stats socket … level admin`).
 //!
 //! Only these commands are sent: `set server BACKEND/SERVER state maint|ready`, `show servers
-//! state BACKEND`, `show sess all` and `shutdown session 0x…` for the one session whose backend
+//! state BACKEND`, `show cli level` (the settings check), `show sess all` and `shutdown session 0x…` for the one session whose backend
 //! connection matches the peer the master logged. Never `shutdown sessions server` (it cuts busy
 //! workers' builds) and never a reload (it orphans sessions in an old process and resets states).
 //!
@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::check::{LbCheckError, cli_level};
 use super::{CloseOutcome, HaproxySocket, LbError, LoadBalancerHook, Routing, WorkerAttach};
 pub use parse::{AdminState, ServerState, Session, parse_servers_state, parse_sessions};
 
@@ -202,6 +203,64 @@ impl HaproxyHook {
     }
 }
 
+impl HaproxyHook {
+    /// The settings check (`super::check`): the runtime API answers at `level admin`, and
+    /// `show servers state BACKEND` lists the server.
+    async fn check_settings(&self) -> Result<(), LbCheckError> {
+        let socket = self.client.socket.to_string();
+        let reply = self
+            .client
+            .command("show cli level")
+            .await
+            .map_err(LbCheckError::Unavailable)?;
+        match cli_level(&reply) {
+            Some("admin") | None => {}
+            Some(level) => {
+                return Err(LbCheckError::Setting {
+                    key: "load_balancer.runtime_socket",
+                    message: format!(
+                        "HAProxy's runtime API at {socket} is at level `{level}`; the agent \
+                         needs `level admin` (`stats socket ... level admin` in haproxy.cfg)"
+                    ),
+                });
+            }
+        }
+        let command = format!("show servers state {}", self.backend);
+        let reply = self
+            .client
+            .command(&command)
+            .await
+            .map_err(LbCheckError::Unavailable)?;
+        if reply.trim_start().starts_with("Can't find backend") {
+            return Err(LbCheckError::Setting {
+                key: "load_balancer.backend",
+                message: format!(
+                    "HAProxy (runtime API at {socket}) has no backend `{}`",
+                    self.backend
+                ),
+            });
+        }
+        let rows = parse_servers_state(&command, &reply).map_err(LbCheckError::Unavailable)?;
+        if rows.iter().any(|r| r.server == self.server) {
+            return Ok(());
+        }
+        let names: Vec<&str> = rows.iter().map(|r| r.server.as_str()).collect();
+        Err(LbCheckError::Setting {
+            key: "load_balancer.server",
+            message: format!(
+                "HAProxy backend `{}` has no server `{}` (it has: {})",
+                self.backend,
+                self.server,
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        })
+    }
+}
+
 impl LoadBalancerHook for HaproxyHook {
     fn kind(&self) -> &'static str {
         "haproxy"
@@ -233,6 +292,10 @@ impl LoadBalancerHook for HaproxyHook {
                 AdminState::Ready => Routing::Ready,
             })
         })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), LbCheckError>> {
+        Box::pin(self.check_settings())
     }
 
     fn close_worker_session<'a>(

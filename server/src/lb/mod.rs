@@ -10,11 +10,16 @@
 //! Implementations: [`NoopHook`] (kind `none`), [`haproxy::HaproxyHook`] (HAProxy runtime API) and
 //! [`relay::Relay`] (the agent relays the worker port itself). [`build`] makes one from the
 //! [`LbConfig`] parsed, once, from the `[load_balancer]` settings of `docs/agent-config.md`.
+//! [`check`] tells whether those settings work against the real load balancer (at agent start
+//! and on `/readyz`), [`LbStatus`] is the hook as readers see it: the routing state and the
+//! check, never slower than a short timeout.
 
 pub mod attach_log;
+pub mod check;
 mod config;
 pub mod haproxy;
 pub mod relay;
+mod status;
 #[cfg(test)]
 mod test_support;
 
@@ -23,7 +28,9 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 pub use attach_log::WorkerAttach;
+pub use check::LbCheckError;
 pub use config::{HaproxySocket, LbConfig, LbConfigError, LbSettings};
+pub use status::LbStatus;
 
 /// Whether the load balancer sends new worker connections to this master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -38,6 +45,17 @@ pub enum Routing {
     Maint,
     /// No hook is configured: nothing is known about routing.
     Unmanaged,
+}
+
+impl From<Routing> for bbctl_api::RoutingState {
+    fn from(r: Routing) -> Self {
+        match r {
+            Routing::Ready => bbctl_api::RoutingState::Ready,
+            Routing::Drain => bbctl_api::RoutingState::Drain,
+            Routing::Maint => bbctl_api::RoutingState::Maint,
+            Routing::Unmanaged => bbctl_api::RoutingState::Unmanaged,
+        }
+    }
 }
 
 /// What closing a worker's session did.
@@ -96,6 +114,11 @@ pub trait LoadBalancerHook: Send + Sync {
     /// New worker connections reach this master again.
     fn resume_routing(&self) -> BoxFuture<'_, Result<(), LbError>>;
     fn routing_state(&self) -> BoxFuture<'_, Result<Routing, LbError>>;
+    /// Whether the settings work against the real load balancer ([`check`]); a kind with
+    /// nothing to check answers `Ok`.
+    fn check(&self) -> BoxFuture<'_, Result<(), LbCheckError>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Closes the one connection the master logged for `attach`, so that the worker reconnects
     /// through the load balancer. [`LbError::SessionNotFound`] if it is already gone.
     fn close_worker_session<'a>(

@@ -26,7 +26,11 @@ pub enum LifecycleError {
     AlreadyCreated(PathBuf),
     #[error("the master is already running (pid {0})")]
     AlreadyRunning(u32),
-    #[error("{} is not a Buildbot master basedir; POST /v1/master/create first", .0.display())]
+    #[error(
+        "{path} is not a Buildbot master basedir (no buildbot.tac): create it first with \
+         `buildbot create-master {path}`",
+        path = .0.display()
+    )]
     NotCreated(PathBuf),
     #[error("the master is not running")]
     NotRunning,

@@ -1,7 +1,7 @@
 //! Whether the master is ready for work, and if not why: the rules behind `GET /readyz`, which
 //! load balancers with health checks follow. Ready means the process runs, Buildbot lists it
-//! active, it has not lost its message queue, no lifecycle operation is under way and no drain
-//! holds it out of service.
+//! active, it has not lost its message queue, no lifecycle operation is under way, no drain
+//! holds it out of service, and the load-balancer settings work (`crate::lb::check`).
 
 use std::path::Path;
 
@@ -9,6 +9,7 @@ use bbctl_api::MasterState;
 
 use super::{MasterRuntime, identity, mq, process};
 use crate::buildbot::BuildbotApi;
+use crate::lb::LbStatus;
 
 /// The verdict: ready when no reason speaks against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,15 +58,18 @@ pub struct Facts {
     pub lost_mq: bool,
     pub phase: Option<MasterState>,
     pub draining: bool,
+    /// Why the load-balancer settings do not work (yet), from `crate::lb::check`.
+    pub lb_problem: Option<String>,
 }
 
-/// Looks at the master in `basedir` (process, log, Buildbot's REST API) and judges it;
-/// `draining` is whether a drain holds it.
+/// Looks at the master in `basedir` (process, log, Buildbot's REST API) and at the load
+/// balancer (`lb`), and judges them; `draining` is whether a drain holds the master.
 pub async fn assess(
     basedir: &Path,
     rest: &dyn BuildbotApi,
     runtime: &MasterRuntime,
     draining: bool,
+    lb: &LbStatus,
 ) -> Readiness {
     let running = process::running_pid(basedir).is_some();
     let listing = if running {
@@ -85,6 +89,7 @@ pub async fn assess(
         lost_mq: running && mq::lost_mq(basedir),
         phase: runtime.phase(),
         draining,
+        lb_problem: lb.check().await.err(),
     })
 }
 
@@ -111,7 +116,12 @@ pub fn judge(facts: Facts) -> Readiness {
         reasons.push(format!("lifecycle operation in progress: {phase:?}").to_lowercase());
     }
     if facts.draining {
-        reasons.push("a drain holds this master out of service (GET /v1/drain)".into());
+        reasons.push(
+            "a drain holds this master out of service (`bbctl drain status` shows it)".into(),
+        );
+    }
+    if let Some(problem) = facts.lb_problem {
+        reasons.push(problem);
     }
     Readiness {
         reasons,
@@ -130,6 +140,7 @@ mod tests {
             lost_mq: false,
             phase: None,
             draining: false,
+            lb_problem: None,
         }
     }
 
@@ -173,6 +184,17 @@ mod tests {
     }
 
     #[test]
+    fn load_balancer_settings_that_do_not_work_make_the_master_not_ready() {
+        let problem = "bad setting `load_balancer.server`: HAProxy backend `b` has no server `x`";
+        let r = judge(Facts {
+            lb_problem: Some(problem.into()),
+            ..facts()
+        });
+        assert_eq!(r.status(), "not_ready");
+        assert_eq!(r.reasons, [problem]);
+    }
+
+    #[test]
     fn a_drain_makes_the_master_draining() {
         let r = judge(Facts {
             draining: true,
@@ -181,7 +203,7 @@ mod tests {
         assert_eq!(r.status(), "draining");
         assert_eq!(
             r.reasons,
-            ["a drain holds this master out of service (GET /v1/drain)"]
+            ["a drain holds this master out of service (`bbctl drain status` shows it)"]
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use bbctl_api::{ActiveConfig, MasterInfo};
+use bbctl_api::{ActiveConfig, MasterInfo, RoutingState};
 
 use super::{Snapshot, Topology, convert};
 use crate::master::mq;
@@ -33,6 +33,13 @@ impl Topology {
                 None
             }
         };
+        // Reads may work anonymously while the `[master.rest_auth]` login fails: say so before
+        // a drain's pause is refused.
+        if proc.running
+            && let Some(p) = self.inner.rest.login_problem().await
+        {
+            problems.push(format!("cannot log in to the master's www: {p}"));
+        }
         let row = snap.as_ref().and_then(|s| self.find(&s.masters)).cloned();
         if proc.running && mq::lost_mq(&this.basedir) {
             problems.insert(0, mq::LOST_MQ.to_owned());
@@ -54,6 +61,11 @@ impl Topology {
         if let Some(s) = &snap {
             problems.extend(self.inner.drain.leftovers(&s.workers).await);
         }
+        // Never slower than the status's short timeout (`crate::lb::LbStatus`).
+        let (routing, routing_reason) = match self.inner.lb.routing().await {
+            Ok(r) => (RoutingState::from(r), None),
+            Err(why) => (RoutingState::Unknown, Some(why)),
+        };
         let runtime = &self.inner.runtime;
         let exe = &running.executable;
         // A master's id and name never change for its basedir: once found, they stay known
@@ -82,6 +94,8 @@ impl Topology {
             builds,
             claimed_requests: claimed,
             drain: self.inner.drain.status(),
+            routing: Some(routing),
+            routing_reason,
             problems,
         }
     }

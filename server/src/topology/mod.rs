@@ -22,6 +22,7 @@ use futures_util::future::BoxFuture;
 
 pub use crate::buildbot::Snapshot;
 use crate::buildbot::{BuildbotApi, Master, RestError, Worker};
+use crate::lb::LbStatus;
 use crate::master::{MasterRuntime, identity, process};
 pub use info::Running;
 
@@ -42,6 +43,12 @@ pub trait DrainView: Send + Sync {
     fn status(&self) -> Option<DrainStatus>;
     /// What a drain this agent has no record of left among `workers`, one problem a line.
     fn leftovers<'a>(&'a self, workers: &'a [Worker]) -> BoxFuture<'a, Vec<String>>;
+}
+
+/// An uptime to the tenth of a second: `/proc` counts in clock ticks, and the float arithmetic
+/// of ticks into seconds leaves noise (`12.300000000001`) that nobody should have to read.
+fn tenths(secs: f64) -> f64 {
+    (secs * 10.0).round() / 10.0
 }
 
 /// Why a read of this master's workers, builds, requests or of the fleet failed.
@@ -66,6 +73,8 @@ struct Inner {
     /// The master's identity cache, lifecycle phase and version caches.
     runtime: Arc<MasterRuntime>,
     drain: Arc<dyn DrainView>,
+    /// Whether the load balancer routes workers here (asked with a short timeout).
+    lb: LbStatus,
 }
 
 impl Topology {
@@ -74,6 +83,7 @@ impl Topology {
         rest: Arc<dyn BuildbotApi>,
         runtime: Arc<MasterRuntime>,
         drain: Arc<dyn DrainView>,
+        lb: LbStatus,
     ) -> Self {
         Topology {
             inner: Arc::new(Inner {
@@ -81,6 +91,7 @@ impl Topology {
                 rest,
                 runtime,
                 drain,
+                lb,
             }),
         }
     }
@@ -91,7 +102,7 @@ impl Topology {
             Some(pid) => ProcessInfo {
                 running: true,
                 pid: Some(pid),
-                uptime_secs: process::uptime_secs(pid),
+                uptime_secs: process::uptime_secs(pid).map(tenths),
             },
             None => ProcessInfo {
                 running: false,

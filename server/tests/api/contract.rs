@@ -78,6 +78,17 @@ const fn delete(path: &'static str, same: &'static [&'static str]) -> Step {
     }
 }
 
+const fn patch(path: &'static str, body: &'static str, same: &'static [&'static str]) -> Step {
+    Step {
+        method: "PATCH",
+        path,
+        body: Some(body),
+        token: Token::Right,
+        same,
+        while_draining: false,
+    }
+}
+
 const fn with_token(step: Step, token: Token) -> Step {
     Step { token, ..step }
 }
@@ -111,19 +122,33 @@ const STEPS: &[Step] = &[
     with_token(get("/v1/master", &[]), Token::Wrong),
     with_token(get("/v1/master", &[]), Token::Missing),
     get("/v1/master", MASTER),
+    get("/v1/routing", &["/hook", "/routing"]),
+    post("/v1/routing/resume", "", &["/hook", "/before", "/routing"]),
     get("/v1/fleet", &[]),
     get("/v1/drain", &[]),
     delete("/v1/drain", &[]),
+    patch("/v1/drain", r#"{"deadline_secs": 60}"#, &[]),
     post("/v1/master/start", r#"{"reason": "contract"}"#, &[]),
     post("/v1/drain", r#"{"nope": 1}"#, &[]),
     post("/v1/drain", r#"{"deadline_secs": -1}"#, &[]),
     post("/v1/drain", r#"{"reason": "contract"}"#, DRAIN),
     post("/v1/drain", r#"{"reason": "again"}"#, DRAIN),
     get("/v1/drain", DRAIN),
+    // A new deadline for the drain in progress (issue 12).
+    patch("/v1/drain", "{}", &[]),
+    patch("/v1/drain", r#"{"deadline_secs": -5}"#, &[]),
+    patch("/v1/drain", r#"{"force_after_deadline": true}"#, &[]),
+    patch("/v1/drain", r#"{"when": 1}"#, &[]),
+    patch(
+        "/v1/drain",
+        r#"{"deadline_secs": 3600, "force_after_deadline": true}"#,
+        &["/phase", "/force_after_deadline"],
+    ),
     get("/v1/master", &["/state", "/drain/phase"]),
     delete("/v1/drain", DRAIN),
     delete("/v1/drain", &[]),
     get("/v1/drain", DRAIN),
+    patch("/v1/drain", r#"{"deadline_secs": 60}"#, &[]),
     post("/v1/master/stop", r#"{"mode": "sideways"}"#, &[]),
     post(
         "/v1/master/stop",
@@ -146,6 +171,22 @@ const STEPS: &[Step] = &[
         &["/phase", "/reason", "/builds_running", "/workers_attached"],
     )),
     get("/v1/master", MASTER),
+    // A drained master stays out of rotation until a start puts it back (issue 12).
+    get("/v1/routing", &["/routing"]),
+    post("/v1/routing/resume", "", &[]),
+    post(
+        "/v1/master/start",
+        r#"{"keep_out_of_rotation": true}"#,
+        &[
+            "/ok",
+            "/routing/action",
+            "/routing/before",
+            "/routing/after",
+        ],
+    ),
+    get("/v1/master", &["/routing"]),
+    post("/v1/routing/resume", "", &["/before", "/routing"]),
+    post("/v1/master/stop", "", OPERATION),
     post("/v1/drain", "{}", &[]),
     delete("/v1/drain", &[]),
     get("/v1/events?since=0", &["/fields"]),

@@ -10,7 +10,7 @@ use base64::Engine;
 use bbctl_agent::AppState;
 use bbctl_agent::buildbot::{
     Build, BuildRequest, BuildbotApi, Builder, ClusteredService, Master, RestError, RestResult,
-    Worker,
+    Worker, WorkerAction, WorkerRef,
 };
 use bbctl_agent::config::AgentConfig;
 use bbctl_agent::db::Db;
@@ -92,6 +92,31 @@ impl BuildbotApi for FakeBuildbot {
     }
     fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
         self.answer(|d| d.changesources.clone())
+    }
+    fn build_complete_at(&self, _buildid: i64) -> BoxFuture<'_, RestResult<Option<f64>>> {
+        Box::pin(async { Ok(None) })
+    }
+    /// Pauses or unpauses the fake worker (as Buildbot stores it).
+    fn control_worker<'a>(
+        &'a self,
+        worker: WorkerRef<'a>,
+        action: WorkerAction,
+        reason: &'a str,
+    ) -> BoxFuture<'a, RestResult<()>> {
+        let mut data = self.0.lock().unwrap();
+        let result = if data.down {
+            Err(RestError::Transport {
+                url: "fake".into(),
+                message: "connection refused".into(),
+            })
+        } else {
+            if let Some(w) = data.workers.iter_mut().find(|w| w.workerid == worker.id) {
+                w.paused = action == WorkerAction::Pause;
+                w.pause_reason = w.paused.then(|| reason.to_owned());
+            }
+            Ok(())
+        };
+        Box::pin(async move { result })
     }
 }
 

@@ -1,5 +1,5 @@
-//! Secrets never leak: the API token and the password inside a `postgres://` URL
-//! (`state_db_url`, `master.db_url`) stay out of `Debug` output of the config, error envelopes,
+//! Secrets never leak: the API token, the password inside a `postgres://` URL
+//! (`state_db_url`, `master.db_url`) and the Buildbot www password (`[master.rest_auth]`) stay out of `Debug` output of the config, error envelopes,
 //! operation records, and the agent's own log at `RUST_LOG=debug` — through authenticated calls,
 //! refused calls and a failing `create-master` that is handed the DB URL.
 
@@ -14,14 +14,24 @@ use crate::helpers::free_port;
 const TOKEN: &str = "tok-SECRET-5f1e2d3c4b5a";
 const DB_PASSWORD: &str = "pw-SECRET-a1b2c3";
 const MASTER_DB_PASSWORD: &str = "pw-SECRET-d4e5f6";
+const WWW_PASSWORD: &str = "www-SECRET-0a9b8c";
 
 fn assert_clean(what: &str, text: &str) {
-    for secret in [TOKEN, DB_PASSWORD, MASTER_DB_PASSWORD, "SECRET"] {
+    for secret in [
+        TOKEN,
+        DB_PASSWORD,
+        MASTER_DB_PASSWORD,
+        WWW_PASSWORD,
+        "SECRET",
+    ] {
         assert!(!text.contains(secret), "{what} leaks `{secret}`:\n{text}");
     }
 }
 
+/// The agent's TOML; writes the www password file it names into `dir`.
 fn config(dir: &std::path::Path, port: u16, state_db_url: Option<&str>) -> String {
+    let www_password = dir.join("www-password");
+    std::fs::write(&www_password, format!("{WWW_PASSWORD}\n")).unwrap();
     let state_db = state_db_url.map_or(String::new(), |u| format!("state_db_url = \"{u}\"\n"));
     format!(
         r#"
@@ -35,7 +45,11 @@ basedir = "{base}"
 buildbot = "/bin/false"
 rest_url = "http://127.0.0.1:9/"
 db_url = "postgresql://bbctl:{MASTER_DB_PASSWORD}@127.0.0.1:5432/bbctl?sslmode=disable"
+[master.rest_auth]
+user = "bbctl-agent"
+password_file = "{www}"
 "#,
+        www = www_password.display(),
         state = dir.join("state").display(),
         base = dir.join("master").display(),
     )
@@ -60,6 +74,11 @@ fn config_debug_redacts_the_token_and_db_passwords() {
     // The values themselves are intact for the code that needs them.
     assert!(cfg.state_db_url.as_str().contains(DB_PASSWORD));
     assert!(cfg.token.matches(TOKEN.as_bytes()));
+    assert!(matches!(
+        &cfg.master.rest_auth,
+        Some(bbctl_agent::buildbot::RestAuth::Password { password, .. })
+            if password.expose() == WWW_PASSWORD
+    ));
 }
 
 #[test]

@@ -80,6 +80,7 @@ pub fn valid_body(op: &Operation) -> Option<serde_json::Value> {
         }
         ("PUT", "/v1/upgrades/{id}") => json!({"doc": {"x": 1}}),
         ("POST", "/v1/drain") => json!({"deadline_secs": 60.0, "reason": "r"}),
+        ("PATCH", "/v1/drain") => json!({"deadline_secs": 60.0}),
         ("POST", "/v1/master/stop") => json!({"mode": "graceful", "reason": "r"}),
         _ => json!({"reason": "r"}),
     };

@@ -241,3 +241,32 @@ async fn unknown_master_is_409_on_narrow_endpoints() {
     let (status, json) = agent.call("GET", "/v1/master/workers", None).await;
     assert_error(status, &json, StatusCode::CONFLICT, "conflict");
 }
+
+/// Issue 12: `uptime_secs` read `12.300000000001` (clock ticks turned into float seconds). It
+/// is whole tenths of a second now, read after read.
+#[tokio::test]
+async fn uptime_has_no_float_noise() {
+    let agent = TestAgent::new();
+    populate(&agent);
+    let basedir = agent.basedir();
+    // A stand-in master: a `sleep` living in the basedir, its pid in twistd.pid.
+    std::fs::create_dir_all(&basedir).unwrap();
+    let mut master = std::process::Command::new("sleep")
+        .arg("600")
+        .current_dir(&basedir)
+        .spawn()
+        .unwrap();
+    std::fs::write(basedir.join("twistd.pid"), master.id().to_string()).unwrap();
+    let mut uptimes = Vec::new();
+    for _ in 0..20 {
+        let (status, info) = agent.call("GET", "/v1/master", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(info["process"]["running"], true, "{info}");
+        uptimes.push(info["process"]["uptime_secs"].as_f64().unwrap());
+    }
+    master.kill().unwrap();
+    master.wait().unwrap();
+    for up in uptimes {
+        assert_eq!((up * 10.0).round() / 10.0, up, "uptime_secs {up}");
+    }
+}

@@ -38,7 +38,7 @@ fn the_token_never_shows_in_bbctl_output_errors_or_the_agent_log() {
     );
     assert_eq!(rejected.code, 1, "{}", rejected.stderr);
     assert!(
-        rejected.stderr.contains("token rejected"),
+        rejected.stderr.contains("token refused by agent"),
         "{}",
         rejected.stderr
     );

@@ -48,21 +48,25 @@ pub async fn take(
     };
     match coordinator.lease_put(&request).await {
         Ok(_) => Ok(()),
-        Err(err) if err.is(ErrorCode::Conflict) => Err(held(err.details_as::<Lease>())),
+        Err(err) if err.is(ErrorCode::Conflict) => {
+            Err(held(err.details_as::<Lease>(), crate::time::now_secs()))
+        }
         Err(err) => Err(err.into()),
     }
 }
 
 /// The refusal while another holder has the lease.
-fn held(lease: Option<Lease>) -> UpgradeError {
+fn held(lease: Option<Lease>, now: f64) -> UpgradeError {
     let message = match lease {
-        Some(l) => format!(
-            "refusing to upgrade: the fleet is held by {} ({}), kind {}, until {:.0}",
-            l.holder,
-            l.reason,
-            l.kind.as_str(),
-            l.expires_at
-        ),
+        Some(l) => {
+            format!(
+                "refusing to upgrade: the fleet is held by {}, kind {}; it expires in {} unless \
+                 renewed",
+                describe(&l, now),
+                l.kind.as_str(),
+                crate::time::human((l.expires_at - now).max(0.0))
+            )
+        }
         None => "refusing to upgrade: the fleet is held by ? (?), kind ?, until ?".to_string(),
     };
     UpgradeError::refused(message, vec![])
@@ -96,6 +100,26 @@ impl Drop for Renewal {
     }
 }
 
+/// The lease in words for whoever it refuses: who holds it, why, since when.
+pub fn describe(lease: &Lease, now: f64) -> String {
+    format!(
+        "{} ({}), taken {} ago",
+        lease.holder,
+        lease.reason,
+        crate::time::human(now - lease.acquired_at)
+    )
+}
+
+/// The warning when the lease could not be read from the coordinator: what actually happened
+/// (a refused token, an unreachable agent, its error), and that the caller goes on without it.
+pub fn unchecked(err: &ApiError) -> String {
+    format!(
+        "warning: cannot tell whether an upgrade holds the fleet (the lease is kept by agent \
+         {}): {err}; going on without that check",
+        err.agent()
+    )
+}
+
 /// The lease an upgrade holds now, if any (`bbctl drain` refuses then): `None` when the lease is
 /// free, held for something else, or the inventory has no coordinator.
 pub async fn held_by_upgrade(ctx: &Ctx) -> Result<Option<Lease>, ApiError> {
@@ -113,6 +137,51 @@ pub async fn held_by_upgrade(ctx: &Ctx) -> Result<Option<Lease>, ApiError> {
 mod tests {
     use super::*;
 
+    /// Issue 12: "cannot check the fleet lease (is an upgrade running?)" was printed whatever
+    /// went wrong; the warning says what did.
+    #[test]
+    fn an_unchecked_lease_says_what_happened() {
+        let refused = ApiError::from_answer(
+            "m1",
+            401,
+            br#"{"error":{"code":"unauthorized","message":"missing or wrong bearer token"}}"#,
+        );
+        assert!(
+            unchecked(&refused).starts_with(
+                "warning: cannot tell whether an upgrade holds the fleet (the lease is kept by \
+                 agent m1): token refused by agent m1: missing or wrong bearer token;"
+            ),
+            "{}",
+            unchecked(&refused)
+        );
+        let down = ApiError::Unreachable {
+            agent: "m1".into(),
+            detail: "connection refused".into(),
+        };
+        assert_eq!(
+            unchecked(&down),
+            "warning: cannot tell whether an upgrade holds the fleet (the lease is kept by agent \
+             m1): m1: unreachable (connection refused); going on without that check"
+        );
+        assert!(!unchecked(&down).contains("is an upgrade running?"));
+    }
+
+    #[test]
+    fn a_held_lease_says_since_when() {
+        let lease = Lease {
+            holder: "up-1".into(),
+            reason: "upgrade to v2 by a@h".into(),
+            kind: LeaseKind::Upgrade,
+            acquired_at: 1000.0,
+            renewed_at: 1300.0,
+            expires_at: 1390.0,
+        };
+        assert_eq!(
+            describe(&lease, 1312.0),
+            "up-1 (upgrade to v2 by a@h), taken 5m12s ago"
+        );
+    }
+
     #[test]
     fn a_refusal_names_the_holder_from_the_conflicts_details() {
         let body = serde_json::json!({"error": {"code": "conflict",
@@ -120,12 +189,12 @@ mod tests {
             "details": {"holder": "up-1", "reason": "upgrade to v2 by a@h", "kind": "upgrade",
                 "acquired_at": 1.7e9, "renewed_at": 1.7e9, "expires_at": 1700000090.0}}});
         let err = ApiError::from_answer("m1", 409, body.to_string().as_bytes());
-        let refusal = held(err.details_as::<Lease>());
+        let refusal = held(err.details_as::<Lease>(), 1.7e9 + 30.0);
         assert_eq!(refusal.exit(), crate::exit::Exit::Refused);
         assert_eq!(
             refusal.to_string(),
-            "refusing to upgrade: the fleet is held by up-1 (upgrade to v2 by a@h), kind upgrade, \
-             until 1700000090"
+            "refusing to upgrade: the fleet is held by up-1 (upgrade to v2 by a@h), taken 30s ago, \
+             kind upgrade; it expires in 1m00s unless renewed"
         );
     }
 }

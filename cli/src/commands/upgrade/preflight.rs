@@ -26,11 +26,10 @@ pub struct Slot {
     pub info: MasterInfo,
 }
 
-/// Every slot's agent and what it says about its master. Any unreachable agent refuses.
+/// Every slot's agent and what it says about its master. Any unreachable agent refuses (exit 5);
+/// an agent that answers with an error, such as a refused token, fails the command (exit 1).
 pub async fn gather(ctx: &Ctx) -> Result<Vec<Slot>, UpgradeError> {
-    let answers = ctx
-        .fan_out(|client| async move { client.master().await })
-        .await;
+    let answers = ctx.masters().await;
     let mut slots = Vec::new();
     let mut problems = Vec::new();
     for (target, answer) in answers {
@@ -43,16 +42,26 @@ pub async fn gather(ctx: &Ctx) -> Result<Vec<Slot>, UpgradeError> {
                     info,
                 });
             }
-            Err(err) => problems.push(err.to_string()),
+            Err(err) => problems.push(err),
         }
     }
-    if !problems.is_empty() {
-        return Err(UpgradeError::refused(
-            "refusing to upgrade: not every agent answers",
-            problems,
-        ));
+    if problems.is_empty() {
+        return Ok(slots);
     }
-    Ok(slots)
+    let lines = problems.iter().map(ToString::to_string).collect();
+    // An agent that answered with an error (a refused token) is a failure (exit 1), not an
+    // agent that does not answer (refused, exit 5).
+    if problems.iter().all(ApiError::is_unreachable) {
+        Err(UpgradeError::refused(
+            "refusing to upgrade: not every agent answers",
+            lines,
+        ))
+    } else {
+        Err(UpgradeError::failed(
+            "cannot upgrade: an agent answered with an error",
+            lines,
+        ))
+    }
 }
 
 /// Refuses while a drain holds any master of the fleet: another operator is taking it out of

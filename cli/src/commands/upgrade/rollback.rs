@@ -7,7 +7,8 @@
 //! version carries the new Buildbot, so what it carries cannot decide what the rollback starts.
 
 use bbctl_api::{
-    ActivateRequest, DrainPhase, DrainRequest, OperationRequest, StopMode, StopRequest,
+    ActivateRequest, DrainPhase, DrainRequest, OperationRequest, StartRequest, StopMode,
+    StopRequest,
 };
 
 use super::error::UpgradeError;
@@ -132,7 +133,11 @@ impl Runner<'_> {
             client.activate(sha, &activate).await?;
         }
         let slow = client.with_timeout(std::time::Duration::from_secs(300));
-        slow.start(request).await?;
+        let start = StartRequest {
+            reason: request.reason.clone(),
+            keep_out_of_rotation: false,
+        };
+        slow.start(&start).await?;
         let routing = steps::route_here(&client).await?;
         Ok(Some(format!(
             "{m}: started again on its previous configuration and Buildbot; {routing}"

@@ -46,6 +46,7 @@ impl Haproxy {
             "global\n\
              \x20   stats socket {sock} level admin\n\
              \x20   stats socket ipv4@{tcp_api} level admin\n\
+             \x20   stats socket {oper} level operator\n\
              \x20   nbthread 1\n\
              defaults\n\
              \x20   mode tcp\n\
@@ -60,6 +61,7 @@ impl Haproxy {
              \x20   server s1 {s1} check inter 1s fall 2 rise 2\n\
              \x20   server s2 {s2} check inter 1s fall 2 rise 2\n",
             sock = dir.path().join("admin.sock").display(),
+            oper = dir.path().join("operator.sock").display(),
         );
         let cfg_path = dir.path().join("haproxy.cfg");
         std::fs::write(&cfg_path, cfg).unwrap();
@@ -266,5 +268,55 @@ async fn unknown_backend_or_server_is_a_typed_error() {
     let missing = RuntimeClient::new(HaproxySocket::Unix(haproxy.dir.path().join("absent.sock")));
     let err = missing.command("show info").await.unwrap_err();
     assert!(matches!(err, LbError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("absent.sock"), "{err}");
+}
+
+/// The settings check (issue 12): a wrong backend or server name, or a runtime API below `level
+/// admin`, names the setting to fix; a runtime API that does not answer is only unavailable.
+#[tokio::test]
+async fn the_settings_check_names_the_wrong_setting() {
+    let (m1, m2) = (EchoServer::start().await, EchoServer::start().await);
+    let haproxy = Haproxy::start(m1.addr, m2.addr).await;
+    let hook = |socket: HaproxySocket, backend: &str, server: &str| {
+        HaproxyHook::new(socket, backend.into(), server.into())
+    };
+    hook(haproxy.socket(), "masters", "s1")
+        .check()
+        .await
+        .unwrap();
+    let tcp = HaproxySocket::Tcp(haproxy.tcp_api.to_string());
+    hook(tcp, "masters", "s2").check().await.unwrap();
+
+    let key_of = |err: LbCheckError| match err {
+        LbCheckError::Setting { key, message } => (key, message),
+        other => panic!("expected a setting error, got {other}"),
+    };
+    let (key, message) = key_of(
+        hook(haproxy.socket(), "workers-pool", "s1")
+            .check()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(key, "load_balancer.backend");
+    assert!(message.contains("no backend `workers-pool`"), "{message}");
+    let (key, message) = key_of(
+        hook(haproxy.socket(), "masters", "m9")
+            .check()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(key, "load_balancer.server");
+    assert!(
+        message.contains("no server `m9` (it has: s1, s2)"),
+        "{message}"
+    );
+    let operator = HaproxySocket::Unix(haproxy.dir.path().join("operator.sock"));
+    let (key, message) = key_of(hook(operator, "masters", "s1").check().await.unwrap_err());
+    assert_eq!(key, "load_balancer.runtime_socket");
+    assert!(message.contains("level `operator`"), "{message}");
+
+    let absent = HaproxySocket::Unix(haproxy.dir.path().join("absent.sock"));
+    let err = hook(absent, "masters", "s1").check().await.unwrap_err();
+    assert!(matches!(err, LbCheckError::Unavailable(_)), "{err}");
     assert!(err.to_string().contains("absent.sock"), "{err}");
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use bbctl_api::{ActivateRequest, ErrorCode, MasterState, OperationRequest, OperationResult};
+use bbctl_api::{
+    ActivateRequest, ErrorCode, MasterState, OperationRequest, OperationResult, StartRequest,
+};
 
 use crate::client::{AgentClient, ApiError};
 use crate::commands::upgrade::error::UpgradeError;
@@ -50,7 +52,12 @@ impl Runner<'_> {
                 let result = client.activate(sha, &activate).await;
                 gate_result(master, "activate", result)?;
             }
-            start_or_join(&client, master, &request).await?;
+            // Routing comes back only once the gate passed (below), not with the start.
+            let start = StartRequest {
+                reason: request.reason.clone(),
+                keep_out_of_rotation: true,
+            };
+            start_or_join(&client, master, &start).await?;
         }
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
@@ -119,7 +126,7 @@ fn routing_outcome(
 async fn start_or_join(
     client: &AgentClient,
     master: &str,
-    request: &OperationRequest,
+    request: &StartRequest,
 ) -> Result<(), UpgradeError> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
