@@ -19,12 +19,9 @@ impl SchemaCache {
     /// The schema head of the Buildbot that `buildbot` runs; `None` when there is no python next
     /// to it (e.g. a wrapper script) or the migrations cannot be read. Both answers are cached.
     pub async fn get(&self, buildbot: &Path) -> Option<String> {
-        if let Some(h) = self.0.cached(buildbot) {
-            return h;
-        }
-        let head = Self::find(buildbot).await;
-        self.0.remember(buildbot, head.clone());
-        head
+        self.0
+            .get(buildbot, || Self::find(buildbot), |_| true)
+            .await
     }
 
     async fn find(buildbot: &Path) -> Option<String> {

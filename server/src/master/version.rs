@@ -8,14 +8,17 @@ use super::per_exe::PerExecutable;
 /// Only versions found are remembered: an executable that cannot run yet (a venv being
 /// installed) is asked again next time.
 #[derive(Default)]
-pub struct VersionCache(PerExecutable<String>);
+pub struct VersionCache(PerExecutable<Option<String>>);
 
 impl VersionCache {
     /// The Buildbot version of `buildbot`, e.g. `4.3.0`; `None` if it cannot be run.
     pub async fn get(&self, buildbot: &Path) -> Option<String> {
-        if let Some(v) = self.0.cached(buildbot) {
-            return Some(v);
-        }
+        self.0
+            .get(buildbot, || Self::find(buildbot), Option::is_some)
+            .await
+    }
+
+    async fn find(buildbot: &Path) -> Option<String> {
         let out = tokio::time::timeout(
             Duration::from_secs(20),
             tokio::process::Command::new(buildbot)
@@ -26,9 +29,7 @@ impl VersionCache {
         .await
         .ok()?
         .ok()?;
-        let version = parse_version(&String::from_utf8_lossy(&out.stdout))?;
-        self.0.remember(buildbot, version.clone());
-        Some(version)
+        parse_version(&String::from_utf8_lossy(&out.stdout))
     }
 }
 
