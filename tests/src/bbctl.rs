@@ -1,20 +1,26 @@
 //! Running the real `bbctl` binary against a fleet, the way an operator's script would: the
 //! fleet's inventory, no terminal on stdin.
 
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 use crate::Fleet;
 
+/// `BIN --inventory INVENTORY ARGS`, `$BBCTL_TOKEN` unset, stdin closed, ready to run or spawn.
+pub fn command(bin: &Path, inventory: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--inventory")
+        .arg(inventory)
+        .args(args)
+        .env_remove("BBCTL_TOKEN")
+        .stdin(Stdio::null());
+    cmd
+}
+
 impl Fleet {
     /// `bbctl --inventory <fleet>/bbctl.toml ARGS`, stdin closed, ready to run or spawn.
     pub fn bbctl_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.info.bbctl_bin);
-        cmd.arg("--inventory")
-            .arg(&self.info.inventory)
-            .args(args)
-            .env_remove("BBCTL_TOKEN")
-            .stdin(Stdio::null());
-        cmd
+        command(&self.info.bbctl_bin, &self.info.inventory, args)
     }
 
     /// Runs `bbctl ARGS` to the end and returns what it printed and its exit status.

@@ -350,13 +350,7 @@ impl Handmade {
 
     /// `bbctl --inventory <the operator's bbctl.toml> ARGS`, stdin closed.
     pub fn bbctl_cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.info.bbctl_bin);
-        cmd.arg("--inventory")
-            .arg(&self.info.inventory)
-            .args(args)
-            .env_remove("BBCTL_TOKEN")
-            .stdin(Stdio::null());
-        cmd
+        crate::bbctl::command(&self.info.bbctl_bin, &self.info.inventory, args)
     }
 
     /// Runs `bbctl ARGS` to the end.

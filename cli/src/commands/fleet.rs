@@ -59,8 +59,7 @@ pub async fn load(ctx: &Ctx) -> anyhow::Result<(Fleet, Outcome)> {
     for (target, answer) in answers {
         match answer {
             Ok(info) => {
-                let row = super::masters_list::row(&target, Ok(info.clone()));
-                known.push((row.name, info));
+                known.push((ctx.name_for(&target, &info.agent_name), info));
                 reachable.push(target);
             }
             Err(err) => {

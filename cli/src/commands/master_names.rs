@@ -24,8 +24,7 @@ impl MasterNames {
         let pairs = answers.into_iter().filter_map(|(target, answer)| {
             let info = answer.ok()?;
             let buildbot = info.buildbot_name.clone()?;
-            let row = super::masters_list::row(&target, Ok(info));
-            Some((buildbot, row.name))
+            Some((buildbot, ctx.name_for(&target, &info.agent_name)))
         });
         MasterNames::new(pairs)
     }
