@@ -19,8 +19,7 @@ use crate::secret::Secret;
 /// The request timeout when neither the inventory nor `--timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The environment variable holding the token for `--agent` targets.
-pub const TOKEN_ENV: &str = "BBCTL_TOKEN";
+pub use crate::client::TOKEN_ENV;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

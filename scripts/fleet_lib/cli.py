@@ -3,7 +3,7 @@ import argparse
 import os
 
 from . import down, status, up
-from .common import REPO, FleetError, say
+from .common import BUILDBOT_VERSION, REPO, FleetError, UsageError, say
 
 
 def parser():
@@ -24,6 +24,9 @@ def parser():
     u.add_argument("--lb-hook", choices=["haproxy", "relay"], default="haproxy",
                    help="the agents' load-balancer hook: drive HAProxy's runtime API (default), or relay "
                         "the worker port through the agent (HAProxy then targets the agents' relay ports)")
+    u.add_argument("--buildbot-version", default=BUILDBOT_VERSION,
+                   help=f"the Buildbot the masters and workers run: an installed venv ~/.cache/bbctl/buildbot-VERSION "
+                        f"(default {BUILDBOT_VERSION}; 4.2.1 is installed too)")
     u.add_argument("--no-build", action="store_true", help="do not run cargo build (use the binaries already built)")
     u.add_argument("--keep-on-failure", action="store_true", help="leave what started running when up fails")
 
@@ -40,6 +43,9 @@ def main(argv):
     args = parser().parse_args(argv)
     try:
         return {"up": up.run, "status": status.run, "down": down.run}[args.command](args)
+    except UsageError as e:
+        say(f"ERROR: {e}")
+        return 2
     except FleetError as e:
         say(f"ERROR: {e}")
         return 1

@@ -19,6 +19,10 @@ class FleetError(Exception):
     """A failure with a message meant for the operator (it names the log that explains it)."""
 
 
+class UsageError(FleetError):
+    """A bad argument: nothing was done (exit code 2)."""
+
+
 def say(msg):
     print(f"fleet: {msg}", file=sys.stderr, flush=True)
 
@@ -27,8 +31,29 @@ def cache_dir():
     return Path(os.environ.get("BBCTL_CACHE") or Path.home() / ".cache" / "bbctl")
 
 
-def buildbot_venv():
-    return cache_dir() / f"buildbot-{BUILDBOT_VERSION}"
+def buildbot_venv(version=BUILDBOT_VERSION):
+    """The venv of a Buildbot version, as scripts/install-deps names it."""
+    return cache_dir() / f"buildbot-{version}"
+
+
+def installed_buildbot_versions():
+    """The Buildbot versions whose venv scripts/install-deps finished (marker file + bin/buildbot)."""
+    found = []
+    for d in cache_dir().glob("buildbot-*"):
+        if (d / ".bbctl-installed").is_file() and os.access(d / "bin" / "buildbot", os.X_OK):
+            found.append(d.name[len("buildbot-"):])
+    return sorted(found, key=lambda v: [int(p) if p.isdigit() else p for p in re.split(r"[.]", v)])
+
+
+def check_buildbot_version(version):
+    """The venv of `version`; UsageError naming the installed versions when there is none."""
+    installed = installed_buildbot_versions()
+    if version not in installed:
+        raise UsageError(
+            f"--buildbot-version {version}: no such Buildbot installed under {cache_dir()} "
+            f"(installed: {', '.join(installed) or 'none'}; scripts/install-deps installs 4.3.0 and 4.2.1)"
+        )
+    return buildbot_venv(version)
 
 
 def crossbar_venv():

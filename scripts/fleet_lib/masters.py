@@ -8,11 +8,17 @@ through their agent (`POST /v1/master/start`), which writes <basedir>/bbctl-vars
 import json
 import os
 import shutil
+from pathlib import Path
 
 from . import procs
-from .common import HOST, FleetError, buildbot_venv, http_json, run, say, tail, toml_table, wait_until, write_file
+from .common import HOST, FleetError, http_json, run, say, tail, toml_table, wait_until, write_file
 
 CONFIGS = "scripts/fleet-configs"
+
+
+def buildbot_exe(fleet):
+    """The `buildbot` of the fleet's venv (`up --buildbot-version`)."""
+    return Path(fleet["buildbot_venv"]) / "bin" / "buildbot"
 
 
 def slot_names(masters, standby):
@@ -33,7 +39,7 @@ def master_vars(slot, fleet):
 def create_basedirs(fleet, master_cfg, log):
     """`buildbot create-master -r --db` for every slot, one after another (the first creates the
     schema; concurrent runs would race on it), then master.cfg v1 into each."""
-    buildbot = buildbot_venv() / "bin" / "buildbot"
+    buildbot = buildbot_exe(fleet)
     for slot in fleet["masters"]:
         say(f"{slot['name']}: buildbot create-master {slot['basedir']}")
         os.makedirs(os.path.dirname(slot["basedir"]), exist_ok=True)
@@ -67,7 +73,7 @@ def write_agent_config(slot, fleet):
     }
     master = {
         "basedir": slot["basedir"],
-        "buildbot": str(buildbot_venv() / "bin" / "buildbot"),
+        "buildbot": str(buildbot_exe(fleet)),
         "rest_url": slot["rest_url"],
         "db_url": fleet["db_url"],
         "start_timeout_secs": 90,
@@ -128,7 +134,7 @@ def start_master_direct(slot, fleet, log):
     vars_file = os.path.join(slot["basedir"], "bbctl-vars.json")
     write_file(vars_file, json.dumps(dict(master_vars(slot, fleet), agent_name=slot["name"]), indent=2) + "\n")
     env = dict(os.environ, BBCTL_VARS_FILE=vars_file)
-    run([buildbot_venv() / "bin" / "buildbot", "start", slot["basedir"]], log,
+    run([buildbot_exe(fleet), "start", slot["basedir"]], log,
         f"buildbot start for {slot['name']} (master log: {slot['basedir']}/twistd.log)", env=env, timeout=120)
 
 

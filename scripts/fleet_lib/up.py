@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import down, haproxy, masters, ports, postgres, router, state, workers
-from .common import HOST, REPO, SCRIPTS, FleetError, buildbot_venv, http_json, say, wait_until, write_file
+from .common import HOST, REPO, SCRIPTS, FleetError, check_buildbot_version, http_json, say, wait_until, write_file
 
 
 def install_deps():
@@ -49,7 +49,7 @@ def binaries(build, log):
     return agent, cli
 
 
-def skeleton(fleet_dir, args, base):
+def skeleton(fleet_dir, args, base, venv):
     p = ports.layout(base, args.masters + args.standby)
     token_file = fleet_dir / "token"
     write_file(token_file, secrets.token_urlsafe(32) + "\n", mode=0o600)
@@ -63,7 +63,8 @@ def skeleton(fleet_dir, args, base):
         "lb_hook": args.lb_hook,
         "token_file": str(token_file),
         "inventory": str(fleet_dir / "bbctl.toml"),
-        "buildbot_venv": str(buildbot_venv()),
+        "buildbot_version": args.buildbot_version,
+        "buildbot_venv": str(venv),
         "master_cfg": str(Path(args.master_cfg).resolve()),
         "master_cfg_v2": str(REPO / masters.CONFIGS / "master-v2.cfg"),
         "realm": router.REALM,
@@ -217,11 +218,12 @@ def run(args):
         raise FleetError("need --masters >= 1, --standby >= 0, --workers >= 0")
     if args.lb_hook == "relay" and args.masters + args.standby > ports.RELAY_SLOTS:
         raise FleetError(f"--lb-hook relay supports at most {ports.RELAY_SLOTS} masters + standby slots")
-    state.prepare_dir(fleet_dir)
     started = time.monotonic()
     install_deps()
+    venv = check_buildbot_version(args.buildbot_version)
+    state.prepare_dir(fleet_dir)
     base = ports.pick(fleet_dir, args.masters + args.standby, args.port_base)
-    fleet = skeleton(fleet_dir, args, base)
+    fleet = skeleton(fleet_dir, args, base, venv)
     (fleet_dir / "logs").mkdir(exist_ok=True)
     state.save(fleet)
     try:

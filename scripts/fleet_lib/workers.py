@@ -1,13 +1,15 @@
 """Buildbot workers: each connects to the load balancer, never to a master directly."""
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from . import procs
-from .common import FleetError, buildbot_venv, run, say
+from .common import FleetError, run, say
 
 
-def _exe():
-    return buildbot_venv() / "bin" / "buildbot-worker"
+def _exe(fleet):
+    """The `buildbot-worker` of the fleet's venv (the same Buildbot version as its masters)."""
+    return Path(fleet["buildbot_venv"]) / "bin" / "buildbot-worker"
 
 
 def create(fleet, log_dir):
@@ -15,7 +17,7 @@ def create(fleet, log_dir):
 
     def one(w):
         os.makedirs(os.path.dirname(w["basedir"]), exist_ok=True)
-        run([_exe(), "create-worker", "-r", "--keepalive=60", w["basedir"], f"{lb['host']}:{lb['port']}",
+        run([_exe(fleet), "create-worker", "-r", "--keepalive=60", w["basedir"], f"{lb['host']}:{lb['port']}",
              w["name"], w["password"]], log_dir / f"worker-{w['name']}.log", f"create-worker {w['name']}")
         if not os.path.exists(os.path.join(w["basedir"], "buildbot.tac")):
             raise FleetError(f"create-worker {w['name']} failed (log: {log_dir}/worker-{w['name']}.log)")
@@ -29,7 +31,7 @@ def start(fleet, log_dir):
 
     def one(w):
         log = log_dir / f"worker-{w['name']}.log"
-        run([_exe(), "start", w["basedir"]], log,
+        run([_exe(fleet), "start", w["basedir"]], log,
             f"buildbot-worker start {w['name']} (worker log: {w['basedir']}/twistd.log)", timeout=60)
         w["pid"] = procs.read_pidfile(os.path.join(w["basedir"], "twistd.pid"))
         if not procs.is_alive(w["pid"]):

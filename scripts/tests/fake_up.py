@@ -106,6 +106,13 @@ class FakeFleet:
         for name in ("bbctl-agent", "bbctl"):
             (bins / name).write_text("#!/bin/sh\nexit 1\n")
             (bins / name).chmod(0o755)
+        # The Buildbot venvs scripts/install-deps would have made (`up --buildbot-version` checks them).
+        for version in ("4.3.0", "4.2.1"):
+            venv = self.tmp / "cache" / f"buildbot-{version}"
+            (venv / "bin").mkdir(parents=True)
+            (venv / ".bbctl-installed").write_text(f"buildbot=={version}\n")
+            (venv / "bin" / "buildbot").write_text("#!/bin/sh\nexit 1\n")
+            (venv / "bin" / "buildbot").chmod(0o755)
         env = {
             "BBCTL_AGENT_BIN": str(bins / "bbctl-agent"),
             "BBCTL_BIN": str(bins / "bbctl"),

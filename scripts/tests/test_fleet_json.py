@@ -1,10 +1,13 @@
 """DIR/fleet.json and `scripts/fleet status --json` against what the Rust tests read (tests/src/info.rs)."""
 
+import contextlib
+import io
 import os
 import re
 import unittest
 
 import fake_up
+from fleet_lib import cli
 from rust_source import structs
 from support import check_rust_value
 
@@ -63,6 +66,35 @@ class FleetJson(unittest.TestCase):
         self.assertTrue(status["ok"])
         self.assertEqual([m["standby"] for m in status["masters"]], [False, False, True])
         self.assertEqual(status["workers"][0]["connected_to"], ["master-1"])
+
+    def test_buildbot_version_picks_the_venv_of_masters_agents_and_workers(self):
+        with fake_up.FakeFleet() as fleet:
+            default = fleet.up("--masters", "1", "--workers", "1")
+        self.assertEqual(default["buildbot_version"], "4.3.0")
+        self.assertTrue(default["buildbot_venv"].endswith("/buildbot-4.3.0"), default["buildbot_venv"])
+        with fake_up.FakeFleet() as fleet:
+            info = fleet.up("--masters", "1", "--standby", "1", "--workers", "1", "--buildbot-version", "4.2.1")
+            calls = (fleet.dir / "logs" / "create-master.log").read_text()
+            worker_calls = (fleet.dir / "logs" / "worker-worker-1.log").read_text()
+            agent_toml = (fleet.dir / "agents" / "master-2" / "agent.toml").read_text()
+        venv = info["buildbot_venv"]
+        self.assertEqual(info["buildbot_version"], "4.2.1")
+        self.assertTrue(venv.endswith("/buildbot-4.2.1"), venv)
+        self.assertIn(f"$ {venv}/bin/buildbot create-master", calls)
+        self.assertIn(f"$ {venv}/bin/buildbot-worker create-worker", worker_calls)
+        self.assertIn(f'buildbot = "{venv}/bin/buildbot"', agent_toml)
+
+    def test_unknown_buildbot_version_is_refused_with_exit_2_and_nothing_created(self):
+        with fake_up.FakeFleet() as fleet:
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = cli.main(["up", "--dir", str(fleet.dir), "--no-build", "--buildbot-version", "9.9.9"])
+            self.assertFalse(fleet.dir.exists())
+        self.assertEqual(code, 2)
+        lines = err.getvalue().strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("--buildbot-version 9.9.9", lines[0])
+        self.assertIn("installed: 4.2.1, 4.3.0", lines[0])
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
 //! thin handler in `handlers`; domain logic lives in `master` (process, log, lifecycle),
 //! `configs` (staging, checkconfig, activation), `topology` (what Buildbot says), `drain` (the
 //! drain service and its state machine), `lb` (the load-balancer hooks), `events` (hub,
-//! polling and WAMP sources), `fleet_docs` (the fleet lease and upgrade journals), `db` (the
+//! polling and WAMP sources), `fleet_docs` (the fleet lease and upgrade journals), `buildbot_db` (Buildbot's own
+//! database: backup, upgrade-master, restore), `db` (the
 //! agent's own state) and `buildbot` (REST client behind a trait).
 
 pub mod auth;
 pub mod buildbot;
+pub mod buildbot_db;
 pub mod config;
 pub mod configs;
 pub mod db;

@@ -7,7 +7,8 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 
 use crate::handlers::{
-    configs, drain, events, fleet_docs, health, history, lifecycle, master, routing, version,
+    buildbot_db, configs, drain, events, fleet_docs, health, history, lifecycle, master, routing,
+    version,
 };
 use crate::state::AppState;
 use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, metrics};
@@ -53,6 +54,12 @@ pub fn router(state: AppState) -> Router {
             "/upgrades/{id}",
             put(fleet_docs::put_upgrade).get(fleet_docs::get_upgrade),
         )
+        // Buildbot's own database: the migrate strategy's backup, upgrade-master, restore.
+        .route("/buildbot-db", get(buildbot_db::info))
+        .route("/buildbot-db/ops/{upgrade_id}", get(buildbot_db::ops))
+        .route("/buildbot-db/backup", post(buildbot_db::backup))
+        .route("/buildbot-db/upgrade", post(buildbot_db::upgrade))
+        .route("/buildbot-db/restore", post(buildbot_db::restore))
         // Back in rotation after a drain (upgrade issue: rolling, rollback).
         .route("/routing", get(routing::get))
         .route("/routing/resume", post(routing::resume))

@@ -51,6 +51,10 @@ pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
         state.hub().clone(),
         state.config().poll_interval,
     ))];
+    // A Buildbot-DB operation a previous agent left running is resolved before any other is
+    // served (the gate closes here, synchronously).
+    let buildbot_db = crate::buildbot_db::BuildbotDb::from_ref(state);
+    tasks.push(tokio::spawn(buildbot_db.resolve_interrupted()));
     // A drain a previous agent left running resumes from its saved state (docs/drain.md).
     tasks.push(tokio::spawn(state.drain().clone().resume()));
     // The master's Buildbot version and schema head, cached before the first `GET /v1/master`.

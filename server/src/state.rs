@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 
 use crate::buildbot::{BuildbotApi, RestClient};
+use crate::buildbot_db::BuildbotDb;
 use crate::config::AgentConfig;
 use crate::configs::Configs;
 use crate::db::Db;
@@ -38,6 +39,7 @@ struct Inner {
     lifecycle: Lifecycle,
     configs: Configs,
     fleet_docs: FleetDocs,
+    buildbot_db: BuildbotDb,
 }
 
 impl AppState {
@@ -63,6 +65,13 @@ impl AppState {
         );
         let configs = Configs::new(&config, db.clone(), hub.clone(), master.clone());
         let fleet_docs = FleetDocs::new(db.clone());
+        let buildbot_db = BuildbotDb::new(
+            &config,
+            db.clone(),
+            hub.clone(),
+            configs.clone(),
+            master.clone(),
+        );
         let this = ThisMaster {
             agent: config.name.clone(),
             basedir: config.master.basedir.clone(),
@@ -98,6 +107,7 @@ impl AppState {
                 lifecycle,
                 configs,
                 fleet_docs,
+                buildbot_db,
             }),
         }
     }
@@ -188,5 +198,11 @@ impl FromRef<AppState> for Topology {
 impl FromRef<AppState> for FleetDocs {
     fn from_ref(state: &AppState) -> Self {
         state.inner.fleet_docs.clone()
+    }
+}
+
+impl FromRef<AppState> for BuildbotDb {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.buildbot_db.clone()
     }
 }

@@ -200,6 +200,29 @@ impl Buildbot {
         })
     }
 
+    /// The Buildbot version this master runs, as its web UI's `/config` reports it (`versions`:
+    /// `[["Python", …], ["Buildbot", "4.3.0"], …]`): what the process runs, not what bbctl says.
+    pub fn served_version(&self) -> Result<String> {
+        let url = format!("{}config", self.base.trim_end_matches("api/v2/"));
+        let config: Value = self
+            .http
+            .get(&url)
+            .send()
+            .and_then(|r| r.error_for_status())
+            .with_context(|| format!("GET {url}"))?
+            .json()
+            .with_context(|| format!("GET {url}: not JSON"))?;
+        config["versions"]
+            .as_array()
+            .and_then(|vs| {
+                vs.iter()
+                    .find(|v| v[0] == "Buildbot")
+                    .and_then(|v| v[1].as_str())
+            })
+            .map(str::to_owned)
+            .with_context(|| format!("GET {url}: no Buildbot version in {config}"))
+    }
+
     /// Forces `builder` with `duration` seconds and waits for the outcome.
     pub fn force_and_wait(
         &self,

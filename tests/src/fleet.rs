@@ -138,6 +138,12 @@ impl Fleet {
         Self::up_with_args(opts, &[])
     }
 
+    /// Like [`Fleet::up`], with masters and workers on the installed Buildbot `version`
+    /// (`scripts/fleet up --buildbot-version`, e.g. [`crate::venv::BUILDBOT_OLD`]).
+    pub fn up_on_buildbot(opts: FleetOptions, version: &str) -> Result<Fleet> {
+        Self::up_with_args(opts, &["--buildbot-version", version])
+    }
+
     /// Like [`Fleet::up`], with extra `scripts/fleet up` arguments (e.g. `["--lb-hook", "relay"]`).
     pub fn up_with_args(opts: FleetOptions, extra: &[&str]) -> Result<Fleet> {
         let dir = tempfile::Builder::new()

@@ -15,6 +15,8 @@ pub struct FleetInfo {
     pub token_file: PathBuf,
     /// DIR/bbctl.toml, the inventory `bbctl` reads.
     pub inventory: PathBuf,
+    /// The Buildbot the masters and workers run (`up --buildbot-version`), and its venv.
+    pub buildbot_version: String,
     pub buildbot_venv: PathBuf,
     /// The master.cfg copied into every slot (v1) and its v2 (one more builder).
     pub master_cfg: PathBuf,

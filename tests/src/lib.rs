@@ -6,7 +6,9 @@
 //!   when the test process exits).
 //! - [`Buildbot`] is a small blocking client of the Buildbot REST API: reads, forced builds and
 //!   waiting for their results.
-//! - [`venv`] makes wrapper Buildbot installs for the `--buildbot` tests.
+//! - [`venv`] makes wrapper Buildbot installs for the `--buildbot` tests (and failing
+//!   `upgrade-master`s for the `migrate` tests); [`Fleet::up_on_buildbot`] starts a fleet on
+//!   another installed Buildbot (4.2.1); [`Fleet::db_head`] reads the Buildbot DB's schema head.
 //! - [`handmade`] starts the "hand-made" fleet of the adopt tests: a master.cfg, HAProxy config
 //!   and agent TOMLs written by an operator, not by `scripts/fleet` (tests/handmade/).
 //! - [`wait_until`] polls a condition with a timeout and says what it waited for.
@@ -18,6 +20,7 @@
 pub mod agent_client;
 mod bbctl;
 mod buildbot;
+mod db;
 mod fleet;
 pub mod handmade;
 mod info;

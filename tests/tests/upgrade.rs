@@ -17,12 +17,22 @@
 //!   start-up) → the agent's start timeout passes, rolled back (exit 6), the hung new master
 //!   stopped (fault 6); then `upgrade abort` while the old masters drain → the same.
 //! - `--buildbot` (2 masters + 2 standby, `upgrade/buildbot.rs`): a missing Buildbot and a real
-//!   Buildbot 4.2.1 (another DB schema) refused with nothing touched; an upgrade onto a second
-//!   install, then a config-only one that keeps that code; a rolling code-only upgrade whose
-//!   Buildbot cannot start, rolled back to the old code.
+//!   Buildbot 4.2.1 (an older DB schema: a downgrade) refused with nothing touched; an upgrade
+//!   onto a second install, then a config-only one that keeps that code; a rolling code-only
+//!   upgrade whose Buildbot cannot start, rolled back to the old code.
+//! - `migrate` (issue 13, `upgrade/migrate.rs`, `upgrade/migrate_inplace.rs`): fleets started on
+//!   Buildbot 4.2.1 (DB schema 066) upgraded to 4.3.0 (067): the agent refuses to touch the DB
+//!   under a running master; a migration that fails before the DB step and one applied then
+//!   reported failed are rolled back (the second restores the backup); the upgrade onto the
+//!   standby slots, and in place with `bbctl` SIGKILLed twice and resumed; every build forced
+//!   before, during the window and after ends SUCCESS exactly once.
 
 #[path = "upgrade/buildbot.rs"]
 mod buildbot;
+#[path = "upgrade/migrate.rs"]
+mod migrate;
+#[path = "upgrade/migrate_inplace.rs"]
+mod migrate_inplace;
 #[path = "upgrade/sigkill.rs"]
 mod sigkill;
 #[path = "upgrade/support.rs"]

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use duration::parse_duration;
 #[allow(unused_imports)] // build.rs compiles this module without the command code.
-pub use upgrade::{Strategy, UpgradeAction, UpgradeArgs, UpgradeIdArgs};
+pub use upgrade::{AbortArgs, Strategy, UpgradeAction, UpgradeArgs, UpgradeIdArgs};
 
 /// The exit codes, shown at the end of `bbctl --help` and in the man page.
 pub const EXIT_CODES_HELP: &str = "\

@@ -23,9 +23,22 @@ pub struct UpgradeArgs {
     #[arg(long, value_name = "VENV_OR_EXECUTABLE")]
     pub buildbot: Option<String>,
     /// blue-green (new masters on standby slots, then drain the old ones; the default when
-    /// idle slots exist) or rolling (batch by batch: drain, switch, start).
+    /// idle slots exist), rolling (batch by batch: drain, switch, start), or migrate (across a
+    /// DB schema change: stop every old master, back up, `upgrade-master`, start the new ones;
+    /// chosen automatically when the new Buildbot's DB schema head is newer).
     #[arg(long, value_enum)]
     pub strategy: Option<Strategy>,
+    /// migrate: run without a backup of the Buildbot DB. Then nothing can restore it: a failed
+    /// migration that changed the DB is not rolled back.
+    #[arg(long)]
+    pub no_backup: bool,
+    /// migrate: back up with the agent's own `[buildbot_db] backup_command` instead of
+    /// `pg_dump` (then bbctl cannot restore it).
+    #[arg(long, conflicts_with = "no_backup")]
+    pub backup_command: bool,
+    /// migrate: kill `buildbot upgrade-master` after this long (it ignores SIGTERM).
+    #[arg(long, default_value = "30m", value_name = "DURATION", value_parser = parse_duration)]
+    pub migration_timeout: Duration,
     /// Rolling: masters per batch.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub batch: usize,
@@ -65,6 +78,7 @@ pub struct UpgradeArgs {
 pub enum Strategy {
     BlueGreen,
     Rolling,
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +88,7 @@ pub enum UpgradeAction {
     /// Continue an interrupted upgrade from its journal (default: the newest unfinished).
     Resume(UpgradeIdArgs),
     /// Roll an upgrade back: stop its new masters, return the old ones to full service.
-    Abort(UpgradeIdArgs),
+    Abort(AbortArgs),
     /// Every upgrade, newest first.
     History,
 }
@@ -83,4 +97,15 @@ pub enum UpgradeAction {
 pub struct UpgradeIdArgs {
     /// The upgrade id (`up-…`).
     pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    /// The upgrade id (`up-…`).
+    pub id: Option<String>,
+    /// migrate, past the point of no return (a new master has been in rotation): restore the
+    /// backup anyway. Every build the new masters ran since the backup is lost from the DB and
+    /// its request runs again, with build numbers reused.
+    #[arg(long)]
+    pub restore_db: bool,
 }

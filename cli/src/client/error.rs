@@ -66,7 +66,7 @@ impl ApiError {
             ApiError::Unauthorized { agent, message } => format!(
                 "token refused by agent {agent}: {message}; check the token bbctl sends it \
                  (token or token_file in the inventory; --token-file or ${} with --agent)",
-                crate::inventory::TOKEN_ENV
+                super::TOKEN_ENV
             ),
             ApiError::Agent { message, .. } => message.clone(),
             ApiError::Protocol { detail, .. } => format!("unexpected answer: {detail}"),

@@ -9,7 +9,8 @@ mod sse;
 use std::time::Duration;
 
 use bbctl_api::{
-    ActivateRequest, CheckConfigResult, ConfigVersion, DrainChange, DrainRequest, DrainStatus,
+    ActivateRequest, BuildbotDbInfo, BuildbotDbOp, CheckConfigResult, ConfigVersion,
+    DbBackupRequest, DbRestoreRequest, DbUpgradeRequest, DrainChange, DrainRequest, DrainStatus,
     Event, FleetView, Health, Lease, LeaseRequest, MasterInfo, OperationRequest, OperationResult,
     PutUpgradeRequest, RoutingInfo, StageConfigRequest, StartRequest, StopRequest, UpgradeRecord,
     VersionInfo,
@@ -21,6 +22,10 @@ use serde::de::DeserializeOwned;
 pub use error::ApiError;
 
 use crate::secret::Secret;
+
+/// The environment variable holding the token for `--agent` targets (read by the inventory,
+/// named in the client's unauthorized message).
+pub const TOKEN_ENV: &str = "BBCTL_TOKEN";
 
 /// Connecting to an agent gives up after this long: an agent on loopback or a LAN answers the
 /// handshake in milliseconds, so a longer wait only delays the `unreachable` row.
@@ -269,6 +274,45 @@ impl AgentClient {
 
     pub async fn upgrade_list(&self) -> Result<Vec<UpgradeRecord>, ApiError> {
         self.call(reqwest::Method::GET, "/v1/upgrades", None::<&()>)
+            .await
+    }
+
+    /// `GET /v1/buildbot-db`: the Buildbot DB of the agent's master.
+    pub async fn buildbot_db(&self) -> Result<BuildbotDbInfo, ApiError> {
+        self.call(reqwest::Method::GET, "/v1/buildbot-db", None::<&()>)
+            .await
+    }
+
+    /// `GET /v1/buildbot-db/ops/{upgrade_id}`: the DB operations of one upgrade, oldest first.
+    pub async fn buildbot_db_ops(&self, upgrade_id: &str) -> Result<Vec<BuildbotDbOp>, ApiError> {
+        let path = format!("/v1/buildbot-db/ops/{upgrade_id}");
+        self.call(reqwest::Method::GET, &path, None::<&()>).await
+    }
+
+    /// `POST /v1/buildbot-db/backup`; waits for the backup (give the client a long timeout).
+    pub async fn buildbot_db_backup(
+        &self,
+        req: &DbBackupRequest,
+    ) -> Result<BuildbotDbOp, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/buildbot-db/backup", Some(req))
+            .await
+    }
+
+    /// `POST /v1/buildbot-db/upgrade`: one `buildbot upgrade-master`; waits for it.
+    pub async fn buildbot_db_upgrade(
+        &self,
+        req: &DbUpgradeRequest,
+    ) -> Result<BuildbotDbOp, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/buildbot-db/upgrade", Some(req))
+            .await
+    }
+
+    /// `POST /v1/buildbot-db/restore`: the upgrade's backup, restored; waits for it.
+    pub async fn buildbot_db_restore(
+        &self,
+        req: &DbRestoreRequest,
+    ) -> Result<BuildbotDbOp, ApiError> {
+        self.call(reqwest::Method::POST, "/v1/buildbot-db/restore", Some(req))
             .await
     }
 

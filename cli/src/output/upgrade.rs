@@ -7,7 +7,13 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::report::upgrade::{Journal, Plan};
+mod migrate;
+
+pub use migrate::{backup_line, schema_line};
+
+use migrate::{migrate_lines, migration_summary};
+
+use crate::report::upgrade::{Journal, Plan, StrategyName};
 use crate::time::human;
 
 /// One event of an upgrade (`-o json`: one per line).
@@ -76,21 +82,26 @@ impl Emitter {
         let finished: i64 = j.drains.values().map(|d| d.builds_finished).sum();
         let requeued: i64 = j.drains.values().map(|d| d.builds_requeued).sum();
         let moved: usize = j.drains.values().map(|d| d.workers_handed_off.len()).sum();
-        let data = serde_json::json!({
+        let mut data = serde_json::json!({
             "duration_secs": duration, "builds_finished": finished, "builds_requeued": requeued,
             "workers_moved": moved, "findings": j.findings, "drains": j.drains,
         });
-        self.emit(
-            "summary",
-            None,
-            &format!(
-                "{} in {}: {finished} build(s) finished during drains, {requeued} requeued, \
-                 {moved} worker(s) moved",
-                j.config_label,
-                human(duration)
-            ),
-            data,
+        let mut message = format!(
+            "{} in {}: {finished} build(s) finished during drains, {requeued} requeued, \
+             {moved} worker(s) moved",
+            j.config_label,
+            human(duration)
         );
+        if let Some((lines, migration)) = migration_summary(j) {
+            data["migration"] = migration;
+            message = format!(
+                "{} in {}: {}",
+                j.config_label,
+                human(duration),
+                lines.trim_end().replace('\n', "; ")
+            );
+        }
+        self.emit("summary", None, &message, data);
         self.table(&summary_table(j, duration));
     }
 
@@ -128,10 +139,15 @@ fn plan_table(plan: &Plan, label: &str) -> String {
         .map(|m| {
             let batch = plan.batches.iter().position(|b| b.contains(m));
             let to = if plan.new.contains(m) { "itself" } else { "-" };
+            let actions = if plan.strategy == StrategyName::Migrate {
+                "graceful stop (all at once)"
+            } else {
+                "drain, stop"
+            };
             vec![
                 m.clone(),
                 "old".into(),
-                "drain, stop".into(),
+                actions.into(),
                 batch.map_or("-".into(), |b| (b + 1).to_string()),
                 to.into(),
             ]
@@ -146,12 +162,16 @@ fn plan_table(plan: &Plan, label: &str) -> String {
             "-".into(),
         ]);
     }
+    let serving = if plan.strategy == StrategyName::Migrate {
+        "none serving during the migration window".to_string()
+    } else {
+        format!("at least {} serving throughout", plan.min_serving_during)
+    };
     let mut text = format!(
-        "Plan ({}): {} old master(s) -> {}; at least {} serving throughout\n",
+        "Plan ({}): {} old master(s) -> {}; {serving}\n",
         plan.strategy.as_str(),
         plan.old.len(),
         label,
-        plan.min_serving_during
     );
     text.push_str(&format!(
         "New masters run buildbot: {}\n",
@@ -159,6 +179,7 @@ fn plan_table(plan: &Plan, label: &str) -> String {
             .as_deref()
             .unwrap_or("each agent's master.buildbot")
     ));
+    text.push_str(&migrate_lines(plan));
     text.push_str(&table(
         &["MASTER", "ROLE", "ACTIONS", "BATCH", "NEW CONFIG ON"],
         &rows,
@@ -201,17 +222,22 @@ fn summary_table(j: &Journal, duration: f64) -> String {
         j.config_label,
         human(duration)
     );
-    text.push_str(&table(
-        &[
-            "OLD MASTER",
-            "BUILDS FINISHED",
-            "REQUEUED",
-            "WORKERS MOVED",
-            "HANDOFF P50",
-            "HANDOFF MAX",
-        ],
-        &rows,
-    ));
+    if let Some((lines, _)) = migration_summary(j) {
+        text.push_str(&lines);
+    }
+    if !j.drains.is_empty() || j.migration.is_none() {
+        text.push_str(&table(
+            &[
+                "OLD MASTER",
+                "BUILDS FINISHED",
+                "REQUEUED",
+                "WORKERS MOVED",
+                "HANDOFF P50",
+                "HANDOFF MAX",
+            ],
+            &rows,
+        ));
+    }
     for f in &j.findings {
         text.push_str(&format!("note: {f}\n"));
     }
@@ -247,6 +273,17 @@ pub fn status(j: &Journal) -> String {
             .as_ref()
             .map_or(String::new(), |m| format!(" — {m}"))
     );
+    if let Some((lines, _)) = migration_summary(j) {
+        text.push_str(&lines);
+    }
+    if let Some(m) = &j.migration {
+        let point = match (m.committed_at, m.restored_at) {
+            (_, Some(_)) => "the backup was restored",
+            (Some(_), None) => "past the point of no return (a new master entered the rotation)",
+            (None, None) => "before the point of no return",
+        };
+        text.push_str(&format!("Migration: {point}\n"));
+    }
     text.push_str(&table(&["STEP", "STATE", "TOOK", "MESSAGE"], &rows));
     text
 }

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::now_secs as now;
 
+mod migration;
+
+pub use migration::{BackupRecord, Migration, SchemaChange, Window, WindowEstimate};
+
 /// `--pause-timeout`'s default: long enough for an agent (or its host) to be restarted.
 pub const DEFAULT_PAUSE_SECS: f64 = 900.0;
 
@@ -26,6 +30,12 @@ pub struct Plan {
     /// The Buildbot the new masters run (`--buildbot`, else the old masters'); `None` when the
     /// agents do not say (each uses its `master.buildbot`).
     pub buildbot: Option<String>,
+    /// The DB schema change (`migrate`; any plan when the heads differ or are partly known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<SchemaChange>,
+    /// `migrate`: the expected no-service window, a lower bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_estimate: Option<WindowEstimate>,
     /// Why the plan cannot run (empty when feasible).
     pub problems: Vec<String>,
 }
@@ -76,6 +86,9 @@ pub struct Journal {
     /// Verification findings (empty when everything checked out).
     #[serde(default)]
     pub findings: Vec<String>,
+    /// `migrate` only: the schema change, the backup, the point of no return, the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +96,9 @@ pub struct Journal {
 pub enum StrategyName {
     BlueGreen,
     Rolling,
+    /// Across a DB schema change: every old master stopped, backup, `upgrade-master`, new
+    /// masters started.
+    Migrate,
 }
 
 impl StrategyName {
@@ -91,6 +107,7 @@ impl StrategyName {
         match self {
             StrategyName::BlueGreen => "blue_green",
             StrategyName::Rolling => "rolling",
+            StrategyName::Migrate => "migrate",
         }
     }
 }
@@ -155,6 +172,14 @@ pub enum StepKind {
     Drain { masters: Vec<String> },
     /// Follow the drains until every master drained.
     WaitDrained { masters: Vec<String> },
+    /// `migrate`: graceful stop of every old master at once (they stop claiming builds).
+    Quiesce { masters: Vec<String> },
+    /// `migrate`: follow until every old master's process is gone.
+    WaitStopped { masters: Vec<String> },
+    /// `migrate`: back up the Buildbot DB (coordinator agent).
+    Backup,
+    /// `migrate`: `buildbot upgrade-master` once, with the new code (first new master's agent).
+    Migrate,
     /// Old masters stopped, workers on new masters, no request claimed by a stopped master.
     Verify,
 }
@@ -167,6 +192,10 @@ impl StepKind {
             StepKind::StartNew { .. } => "start_new",
             StepKind::Drain { .. } => "drain",
             StepKind::WaitDrained { .. } => "wait_drained",
+            StepKind::Quiesce { .. } => "quiesce",
+            StepKind::WaitStopped { .. } => "wait_stopped",
+            StepKind::Backup => "backup",
+            StepKind::Migrate => "migrate",
             StepKind::Verify => "verify",
         }
     }
@@ -174,9 +203,14 @@ impl StepKind {
     /// The step with its masters, for people and the events' `step` (`start_new master-4`).
     pub fn label(&self) -> String {
         match self {
-            StepKind::Preflight | StepKind::Verify => self.name().into(),
+            StepKind::Preflight | StepKind::Verify | StepKind::Backup | StepKind::Migrate => {
+                self.name().into()
+            }
             StepKind::StartNew { master } => format!("{} {master}", self.name()),
-            StepKind::Drain { masters } | StepKind::WaitDrained { masters } => {
+            StepKind::Drain { masters }
+            | StepKind::WaitDrained { masters }
+            | StepKind::Quiesce { masters }
+            | StepKind::WaitStopped { masters } => {
                 format!("{} {}", self.name(), masters.join(","))
             }
         }
@@ -254,119 +288,4 @@ impl Journal {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn journal(steps: Vec<StepKind>) -> Journal {
-        Journal {
-            id: "up-1".into(),
-            requested_by: "me@host".into(),
-            reason: "test".into(),
-            strategy: StrategyName::BlueGreen,
-            config_label: "v2".into(),
-            config_sha256: "abc".into(),
-            config_files: vec![],
-            buildbot: Some("/venv/bin/buildbot".into()),
-            options: Options {
-                deadline_secs: None,
-                force_after_deadline: false,
-                min_serving: 1,
-                batch: 1,
-                wait_schedulers: false,
-                pause_secs: 60.0,
-            },
-            old: vec!["m1".into()],
-            new: vec!["m2".into()],
-            batches: vec![],
-            previous_sha256: BTreeMap::new(),
-            previous_buildbot: BTreeMap::new(),
-            steps: steps.into_iter().map(Step::pending).collect(),
-            phase: Phase::Running,
-            started_at: 1.0,
-            finished_at: None,
-            message: None,
-            drains: BTreeMap::new(),
-            findings: vec![],
-        }
-    }
-
-    #[test]
-    fn resume_starts_at_the_first_step_not_done_even_if_it_was_running() {
-        let mut j = journal(vec![
-            StepKind::Preflight,
-            StepKind::StartNew {
-                master: "m2".into(),
-            },
-            StepKind::Verify,
-        ]);
-        j.mark(0, StepState::Done, None);
-        j.mark(1, StepState::Running, None);
-        assert_eq!(j.next_step(), Some(1), "a step killed mid-run is run again");
-        j.mark(1, StepState::Done, Some("ok".into()));
-        j.mark(2, StepState::Done, None);
-        assert_eq!(j.next_step(), None);
-    }
-
-    #[test]
-    fn journal_round_trips_through_json_with_tagged_steps() {
-        let j = journal(vec![StepKind::Drain {
-            masters: vec!["m1".into()],
-        }]);
-        let value = serde_json::to_value(&j).unwrap();
-        assert_eq!(value["steps"][0]["step"], "drain");
-        assert_eq!(value["steps"][0]["state"], "pending");
-        assert_eq!(value["strategy"], "blue_green");
-        let back: Journal = serde_json::from_value(value).unwrap();
-        assert_eq!(back, j);
-        assert!(!Phase::Running.is_final() && Phase::RolledBack.is_final());
-    }
-
-    #[test]
-    fn a_journal_from_before_buildbot_reads_as_the_agents_default() {
-        let mut value = serde_json::to_value(journal(vec![])).unwrap();
-        value.as_object_mut().unwrap().remove("buildbot");
-        let back: Journal = serde_json::from_value(value).unwrap();
-        assert_eq!(back.buildbot, None);
-    }
-
-    /// One string form per enum: what tables and step labels print is what JSON says.
-    #[test]
-    fn every_enum_is_written_as_in_json() {
-        let wire = |v: serde_json::Value| v.as_str().unwrap().to_string();
-        for s in [StrategyName::BlueGreen, StrategyName::Rolling] {
-            assert_eq!(wire(serde_json::to_value(s).unwrap()), s.as_str());
-        }
-        for p in [
-            Phase::Running,
-            Phase::Succeeded,
-            Phase::Failed,
-            Phase::RolledBack,
-            Phase::Aborted,
-            Phase::DeadlinePassed,
-        ] {
-            assert_eq!(wire(serde_json::to_value(p).unwrap()), p.as_str());
-        }
-        for s in [
-            StepState::Pending,
-            StepState::Running,
-            StepState::Done,
-            StepState::Failed,
-        ] {
-            assert_eq!(wire(serde_json::to_value(s).unwrap()), s.as_str());
-        }
-        let m = || vec!["m1".to_string()];
-        for kind in [
-            StepKind::Preflight,
-            StepKind::StartNew {
-                master: "m1".into(),
-            },
-            StepKind::Drain { masters: m() },
-            StepKind::WaitDrained { masters: m() },
-            StepKind::Verify,
-        ] {
-            let step = serde_json::to_value(Step::pending(kind.clone())).unwrap();
-            assert_eq!(wire(step["step"].clone()), kind.name());
-            assert!(kind.label().starts_with(kind.name()), "{}", kind.label());
-        }
-    }
-}
+mod tests;

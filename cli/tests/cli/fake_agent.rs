@@ -19,6 +19,12 @@ use axum::{Json, Router};
 use bbctl_api::*;
 use futures_util::StreamExt;
 
+#[path = "fake_buildbot_db.rs"]
+mod buildbot_db;
+
+pub use buildbot_db::FakeDb;
+use buildbot_db::{db_backup, db_info, db_ops, db_restore, db_upgrade};
+
 pub const TOKEN: &str = "s3cret-token-value";
 
 /// How a drain ends once its builds are gone.
@@ -45,6 +51,8 @@ pub struct FakeState {
     /// A drain took the master out of rotation and nothing gave it back yet.
     pub routing_by_drain: bool,
     pub events: Vec<Event>,
+    /// The Buildbot DB behind `/v1/buildbot-db` (shared by the agents of one fleet).
+    pub db: Arc<Mutex<FakeDb>>,
 }
 
 pub struct FakeAgent {
@@ -67,6 +75,16 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 impl FakeAgent {
     /// Starts an agent named `name` whose master has `masterid` and is in `state`.
     pub fn start(name: &str, masterid: i64, state: MasterState) -> FakeAgent {
+        FakeAgent::start_with(name, masterid, state, router)
+    }
+
+    /// [`FakeAgent::start`], serving the routes `routes` makes of its state.
+    pub fn start_with(
+        name: &str,
+        masterid: i64,
+        state: MasterState,
+        routes: impl FnOnce(Arc<Mutex<FakeState>>) -> Router,
+    ) -> FakeAgent {
         let state = Arc::new(Mutex::new(FakeState {
             master: master(name, masterid, state),
             fleet: fleet(),
@@ -86,8 +104,9 @@ impl FakeAgent {
                 "agent.master_state",
                 "master is running",
             )],
+            db: Arc::new(Mutex::new(FakeDb::none())),
         }));
-        let app = router(state.clone());
+        let app = routes(state.clone());
         let listener = runtime()
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind 127.0.0.1:0");
@@ -135,12 +154,17 @@ pub fn router(state: Arc<Mutex<FakeState>>) -> Router {
                 .delete(drain_delete),
         )
         .route("/v1/events", get(events))
+        .route("/v1/buildbot-db", get(db_info))
+        .route("/v1/buildbot-db/ops/{upgrade_id}", get(db_ops))
+        .route("/v1/buildbot-db/backup", post(db_backup))
+        .route("/v1/buildbot-db/upgrade", post(db_upgrade))
+        .route("/v1/buildbot-db/restore", post(db_restore))
         .with_state(state)
 }
 
-type Shared = State<Arc<Mutex<FakeState>>>;
+pub(crate) type Shared = State<Arc<Mutex<FakeState>>>;
 
-fn error(code: ErrorCode, message: &str) -> Response {
+pub fn error(code: ErrorCode, message: &str) -> Response {
     let status = StatusCode::from_u16(code.http_status()).unwrap();
     let body = ErrorEnvelope {
         error: ErrorBody {
@@ -154,7 +178,7 @@ fn error(code: ErrorCode, message: &str) -> Response {
 
 /// The 401 answer when the bearer token is wrong (checked before the body, as the real agent's
 /// middleware does).
-fn rejected(headers: &HeaderMap) -> Option<Response> {
+pub fn rejected(headers: &HeaderMap) -> Option<Response> {
     let expected = format!("Bearer {TOKEN}");
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         Some(value) if value == expected => None,
@@ -166,7 +190,7 @@ fn rejected(headers: &HeaderMap) -> Option<Response> {
 }
 
 /// The real agent's optional JSON body: empty means `{}`; a bad one is a 400 envelope.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Response>> {
+pub fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Response>> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -252,6 +276,10 @@ async fn start(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
         return error(ErrorCode::Conflict, &message);
     }
     let routing = start_routing(&mut s, req.keep_out_of_rotation);
+    // A master that starts claims the requests waiting in the DB.
+    if let Some(info) = s.db.lock().unwrap().info.as_mut() {
+        info.unclaimed_requests = info.unclaimed_requests.as_ref().map(|_| Vec::new());
+    }
     let m = &mut s.master;
     m.state = MasterState::Running;
     m.active = Some(true);

@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod buildbot_db;
 mod config;
 mod drain;
 mod error;
@@ -27,6 +28,7 @@ mod fleet;
 mod routing;
 mod topology;
 
+pub use buildbot_db::*;
 pub use config::*;
 pub use drain::*;
 pub use error::*;

@@ -4,6 +4,7 @@
 //! Loading either yields a fully validated [`AgentConfig`] or a [`ConfigError`] whose one-line
 //! message names the bad setting; `main` prints it and exits with status 2.
 
+pub mod buildbot_db;
 mod read;
 mod rest_auth;
 mod source;
@@ -15,6 +16,8 @@ use std::time::Duration;
 
 use read::{Reader, bad};
 pub use source::{ENV_CONFIG_PATH, ENV_PREFIX};
+
+pub use buildbot_db::BuildbotDbConfig;
 
 use crate::buildbot::RestAuth;
 use crate::lb::{LbConfig, LbSettings};
@@ -56,6 +59,8 @@ pub struct AgentConfig {
     pub load_balancer: LbConfig,
     /// `[tls]`: serve HTTPS with this certificate (checked at load time); `None` = plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// `[buildbot_db]`: tools and backups of the migrate strategy (every key has a default).
+    pub buildbot_db: BuildbotDbConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +136,7 @@ impl AgentConfig {
         let wamp = read_wamp(&mut r)?;
         let load_balancer = read_load_balancer(&mut r)?;
         let tls = read_tls(&mut r, base)?;
+        let buildbot_db = buildbot_db::read(&mut r, base, &state_dir)?;
         r.finish()?;
         Ok(AgentConfig {
             name,
@@ -143,6 +149,7 @@ impl AgentConfig {
             wamp,
             load_balancer,
             tls,
+            buildbot_db,
         })
     }
 

@@ -10,7 +10,6 @@ use super::Configs;
 use super::error::ConfigsError;
 use super::store::short;
 use crate::db::{audit, configs};
-use crate::fsutil::write_atomic;
 use crate::master::process;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -23,25 +22,15 @@ impl Configs {
         sha256: &str,
         actor: Option<String>,
     ) -> Result<CheckConfigResult, ConfigsError> {
+        let scratch = self
+            .scratch_basedir(sha256, "checkconfig", "check-")
+            .await?;
+        let target = scratch.dir.path().display().to_string();
         let row = self.store.row(sha256).await?;
-        let bundle = self.store.load(&row)?;
-        let scratch_root = self.state_dir.join("checkconfig");
-        let scratch = |e: std::io::Error| ConfigsError::storage("checkconfig scratch basedir", e);
-        std::fs::create_dir_all(&scratch_root).map_err(scratch)?;
-        let dir = tempfile::Builder::new()
-            .prefix("check-")
-            .tempdir_in(&scratch_root)
-            .map_err(scratch)?;
-        for (path, content) in &bundle.files {
-            write_atomic(&dir.path().join(path), content).map_err(scratch)?;
-        }
-        let vars_file = self.vars.write_into(dir.path()).map_err(scratch)?;
-        let target = dir.path().display().to_string();
-        let buildbot = self.code.of_version(&row);
         let out = process::run_buildbot(
-            &buildbot,
+            &scratch.buildbot,
             &["checkconfig", &target],
-            &[(VARS_FILE_ENV, vars_file)],
+            &[(VARS_FILE_ENV, scratch.vars_file.clone())],
             &self.state_dir.join("tmp"),
             CHECK_TIMEOUT,
         )

@@ -5,13 +5,15 @@
 //!
 //! Layout: `bundle` (what an upload is), `store` (bundles on disk and their rows), and one file
 //! per use of the service: `versions` (stage, list, get), `check` (checkconfig), `active`
-//! (what the basedir holds, activation). Those three add methods to [`Configs`]; none of the
+//! (what the basedir holds, activation), `scratch` (a staged version written out for
+//! checkconfig or upgrade-master). Those four add methods to [`Configs`]; none of the
 //! modules imports another's service methods, so they form no cycle.
 
 pub mod active;
 pub mod bundle;
 pub mod check;
 pub mod error;
+pub mod scratch;
 pub mod store;
 pub mod versions;
 

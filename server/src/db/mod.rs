@@ -6,6 +6,7 @@
 //! embedded at build time) are applied on open.
 
 pub mod audit;
+pub mod buildbot_db_ops;
 pub mod configs;
 pub mod drains;
 pub mod fleet_docs;

@@ -23,6 +23,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    buildbot_db_ops (id) {
+        id -> BigInt,
+        upgrade_id -> Text,
+        kind -> Text,
+        state -> Text,
+        op -> Text,
+        pid -> Nullable<BigInt>,
+        started_at -> Double,
+        updated_at -> Double,
+    }
+}
+
+diesel::table! {
     config_versions (sha256) {
         sha256 -> Text,
         label -> Text,
@@ -87,6 +100,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     active_config,
     audit_log,
+    buildbot_db_ops,
     config_versions,
     drains,
     fleet_lease,

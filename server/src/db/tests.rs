@@ -181,3 +181,58 @@ async fn upgrade_journals_use_optimistic_versions() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn buildbot_db_ops_are_one_row_per_upgrade_and_kind() {
+    use bbctl_api::{BuildbotDbOp, DbOpKind, DbOpState};
+    let (_dir, db) = temp_db();
+    let op = |id: &str, kind, state, at| BuildbotDbOp {
+        upgrade_id: id.into(),
+        kind,
+        state,
+        from_head: Some("066".into()),
+        to_head: Some("067".into()),
+        head_after: None,
+        backup: None,
+        message: "m".into(),
+        output: vec!["line".into()],
+        started_at: at,
+        finished_at: None,
+    };
+    let (first, retried) = (
+        op("u-1", DbOpKind::Upgrade, DbOpState::Running, 2.0),
+        op("u-1", DbOpKind::Upgrade, DbOpState::NotApplied, 3.0),
+    );
+    let backup = op("u-1", DbOpKind::Backup, DbOpState::Done, 1.0);
+    let other = op("u-2", DbOpKind::Restore, DbOpState::Running, 4.0);
+    let (listed, got, running) = db
+        .run(move |c| {
+            buildbot_db_ops::put(c, &first, Some(42))?;
+            buildbot_db_ops::put(c, &backup, None)?;
+            buildbot_db_ops::put(c, &other, Some(7))?;
+            buildbot_db_ops::put(c, &retried, None)?;
+            Ok((
+                buildbot_db_ops::of_upgrade(c, "u-1")?,
+                buildbot_db_ops::get(c, "u-1", DbOpKind::Upgrade)?,
+                buildbot_db_ops::running(c)?,
+            ))
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<_> = listed.iter().map(|o| (o.kind, o.state)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (DbOpKind::Backup, DbOpState::Done),
+            (DbOpKind::Upgrade, DbOpState::NotApplied)
+        ],
+        "oldest first, the retry replaced the first attempt"
+    );
+    let got = got.unwrap();
+    assert_eq!((got.op.started_at, got.pid), (3.0, None));
+    assert_eq!(running.len(), 1);
+    assert_eq!(
+        (running[0].op.upgrade_id.as_str(), running[0].pid),
+        ("u-2", Some(7))
+    );
+}

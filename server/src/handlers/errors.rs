@@ -4,6 +4,7 @@
 
 use bbctl_api::ErrorCode;
 
+use crate::buildbot_db::BuildbotDbError;
 use crate::configs::ConfigsError;
 use crate::configs::bundle::BundleError;
 use crate::error::AppError;
@@ -79,6 +80,29 @@ impl From<FleetDocsError> for AppError {
                 AppError::not_found(message)
             }
             FleetDocsError::Db(e) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<BuildbotDbError> for AppError {
+    fn from(e: BuildbotDbError) -> Self {
+        use BuildbotDbError as E;
+        let message = e.to_string();
+        match e {
+            E::BadId | E::BadTimeout => AppError::bad_request(message),
+            E::NoDbUrl | E::BadUrl(_) | E::NotPostgres(_) | E::Refused(_) | E::Code(_) => {
+                AppError::new(ErrorCode::OperationFailed, message)
+            }
+            E::Unreachable(_) => AppError::upstream(message),
+            E::InUse { refusal, .. } => AppError::conflict(message)
+                .with_details(serde_json::json!({ "refusal": details(&refusal) })),
+            E::HeadMismatch { db_head, .. } => {
+                AppError::conflict(message).with_details(serde_json::json!({ "db_head": db_head }))
+            }
+            E::NoBackup(_) => AppError::not_found(message),
+            E::Checksum { .. } | E::Busy(_) => AppError::conflict(message),
+            E::Configs(e) => e.into(),
+            E::Db(_) | E::Internal(_) => AppError::internal(message),
         }
     }
 }

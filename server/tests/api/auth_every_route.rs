@@ -23,6 +23,8 @@ async fn every_documented_v1_operation_needs_the_token_and_does_nothing_without_
         "/v1/lease",
         "/v1/upgrades",
         "/v1/upgrades/{id}",
+        "/v1/buildbot-db/upgrade",
+        "/v1/buildbot-db/restore",
     ] {
         assert!(
             v1.iter().any(|o| o.template == path),
@@ -65,7 +67,13 @@ async fn every_documented_v1_operation_needs_the_token_and_does_nothing_without_
 /// With the right token: no operation, staged config, audit entry, lease, journal or drain
 /// exists, and the master's basedir was never created.
 async fn assert_nothing_happened(agent: &TestAgent) {
-    for path in ["/v1/operations", "/v1/configs", "/v1/audit", "/v1/upgrades"] {
+    for path in [
+        "/v1/operations",
+        "/v1/configs",
+        "/v1/audit",
+        "/v1/upgrades",
+        "/v1/buildbot-db/ops/u-1",
+    ] {
         let (status, json) = agent.call("GET", path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {json}");
         assert_eq!(json, serde_json::json!([]), "{path}");

@@ -36,6 +36,13 @@ const FIELDS: &[&str] = &[
     "deadline_secs",
     "force_after_deadline",
     "requested_by",
+    "upgrade_id",
+    "vouched_stopped",
+    "use_backup_command",
+    "config_sha256",
+    "from_head",
+    "to_head",
+    "timeout_secs",
 ];
 
 #[derive(Debug, Clone)]

@@ -135,6 +135,10 @@ pub struct AgentOptions {
     pub fake_rest: bool,
     pub start_timeout_secs: f64,
     pub poll_interval_secs: f64,
+    /// `[master] db_url`.
+    pub db_url: Option<String>,
+    /// TOML appended after `[master.vars]` (further tables, such as `[buildbot_db]`).
+    pub extra_toml: String,
 }
 
 impl Default for AgentOptions {
@@ -146,6 +150,8 @@ impl Default for AgentOptions {
             fake_rest: true,
             start_timeout_secs: 60.0,
             poll_interval_secs: 0.1,
+            db_url: None,
+            extra_toml: String::new(),
         }
     }
 }
@@ -168,8 +174,10 @@ basedir = "{base}"
 buildbot = "{bb}"
 rest_url = "{rest}"
 start_timeout_secs = {timeout}
+{db_url}
 [master.vars]
 {vars}
+{extra}
 "#,
             state = dir.path().join("state").display(),
             base = dir.path().join("master").display(),
@@ -178,6 +186,12 @@ start_timeout_secs = {timeout}
             timeout = opts.start_timeout_secs,
             poll = opts.poll_interval_secs,
             vars = opts.vars,
+            db_url = opts
+                .db_url
+                .as_ref()
+                .map(|u| format!("db_url = {u:?}"))
+                .unwrap_or_default(),
+            extra = opts.extra_toml,
         );
         let table: toml::Table = toml.parse().unwrap();
         let config = AgentConfig::from_table(&table, dir.path()).unwrap();

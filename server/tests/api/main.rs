@@ -5,6 +5,7 @@
 mod agent_process;
 mod auth;
 mod auth_every_route;
+mod buildbot_db;
 mod cli;
 mod configs;
 mod contract;
@@ -19,6 +20,7 @@ mod health;
 mod helpers;
 mod history;
 mod openapi;
+mod pg_cluster;
 mod pki;
 mod postgres_state;
 mod posture;

@@ -82,6 +82,12 @@ pub fn valid_body(op: &Operation) -> Option<serde_json::Value> {
         ("POST", "/v1/drain") => json!({"deadline_secs": 60.0, "reason": "r"}),
         ("PATCH", "/v1/drain") => json!({"deadline_secs": 60.0}),
         ("POST", "/v1/master/stop") => json!({"mode": "graceful", "reason": "r"}),
+        ("POST", "/v1/buildbot-db/backup" | "/v1/buildbot-db/restore") => {
+            json!({"upgrade_id": "u-1", "reason": "r"})
+        }
+        ("POST", "/v1/buildbot-db/upgrade") => json!({
+            "upgrade_id": "u-1", "config_sha256": "0".repeat(64), "from_head": "066", "to_head": "067"
+        }),
         _ => json!({"reason": "r"}),
     };
     Some(body)

@@ -1,6 +1,6 @@
 //! `bbctl upgrade --buildbot` (issue 6) on a real fleet (2 masters + 2 standby): a Buildbot that
 //! does not exist is refused in pre-flight with nothing touched; so is a real Buildbot 4.2.1
-//! (DB schema head 066, the fleet's 4.3.0 has 067), naming the safe path; a blue-green upgrade to
+//! (DB schema head 066, the fleet's 4.3.0 has 067: a downgrade), naming the restore path; a blue-green upgrade to
 //! v2 with `--buildbot` naming a second install (a venv whose `bin/buildbot` wraps the fleet's
 //! 4.3.0) completes, the new masters run it and builds succeed; then a config-only upgrade back
 //! to v1 *without* `--buildbot` keeps running that code on the other slots (they take the old
@@ -87,15 +87,17 @@ fn upgrade_with_buildbot_runs_the_new_code_and_keeps_it_without_the_flag() {
     // A Buildbot that does not exist: refused (5) in pre-flight, nothing touched.
     let before = masters(&fleet);
     let code_before = infos(&fleet);
-    let refused = |buildbot: &str, wants: &[&str]| {
-        let out = fleet.bbctl(&[
+    let refused = |buildbot: &str, extra: &[&str], wants: &[&str]| {
+        let mut args = vec![
             "upgrade",
             "--new-config",
             &v2,
             "--buildbot",
             buildbot,
             "--yes",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let out = fleet.bbctl(&args);
         assert_eq!(out.status.code(), Some(5), "{}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         for want in wants {
@@ -105,20 +107,24 @@ fn upgrade_with_buildbot_runs_the_new_code_and_keeps_it_without_the_flag() {
     };
     refused(
         "/nonexistent/venv",
+        &[],
         &["buildbot /nonexistent/venv: no such", "master-3"],
     );
 
-    // A real Buildbot with another DB schema: refused (5) in pre-flight, naming the safe path.
+    // A real Buildbot with an older DB schema (a downgrade): refused (5) in pre-flight, naming
+    // the way back (restoring a backup), whatever the strategy.
     let old_schema = buildbot_421(&fleet);
     assert_eq!(code_before[0].buildbot_db_head.as_deref(), Some("067"));
-    refused(
-        old_schema.to_str().unwrap(),
-        &[
-            "DB schema change",
-            "master-3 would run Buildbot 4.2.1 with DB schema 066 while the fleet's is 067",
-            "`buildbot upgrade-master`",
-        ],
-    );
+    for strategy in [&[][..], &["--strategy", "migrate"]] {
+        refused(
+            old_schema.to_str().unwrap(),
+            strategy,
+            &[
+                "DB schema 066, older than the fleet's 067 (a downgrade)",
+                "restore the backup taken before the upgrade to 067",
+            ],
+        );
+    }
     // The agent found 4.2.1's head: the v2 it staged for it says so.
     let exe_421 = old_schema.join("bin/buildbot").display().to_string();
     let staged: Vec<ConfigVersion> = fleet.agent(2).get("/v1/configs").unwrap();

@@ -5,28 +5,34 @@
 //! this binary in the background (`setsid`) on the journal. This module only dispatches.
 //!
 //! Where things are: [`start`] (a new upgrade up to its journal), [`plan`], [`preflight`],
-//! [`buildbot`] (which Buildbot the new masters run; the schema check), [`lease`] (the fleet
+//! [`buildbot`] (which Buildbot the new masters run; the schema classifier), [`migrate_plan`]
+//! and [`migrate_preflight`] (what `migrate` adds to the plan and the pre-flight), [`lease`] (the fleet
 //! lease and the coordinator), [`journal`] (where the journal is kept; the document is
 //! `report/upgrade.rs`), [`run`] (the step loop), [`steps`] (each strategy's steps and their
 //! bodies), [`verify`] and [`schedulers`] (the last step), [`pause`] (an agent that stopped
-//! answering), [`rollback`], [`resume`] (`resume`, `abort`), [`status`] (`status`, `history`),
+//! answering), [`rollback`] (and [`rollback_migrate`] for `migrate`: the DB restore and the
+//! point of no return), [`resume`] (`resume`, `abort`), [`status`] (`status`, `history`),
 //! [`error`] (the one error of an upgrade and its exit codes).
 
 mod buildbot;
 mod error;
 mod journal;
 pub(super) mod lease;
+mod migrate_plan;
+mod migrate_preflight;
 mod pause;
 mod plan;
 mod preflight;
 mod resume;
 mod rollback;
+mod rollback_migrate;
 mod run;
 mod schedulers;
 mod start;
 mod status;
 mod steps;
 mod verify;
+mod verify_migrate;
 
 use crate::cli::{UpgradeAction, UpgradeArgs};
 use crate::ctx::Ctx;
@@ -38,7 +44,7 @@ pub async fn run(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         (Ok(id), _) => resume::resume(Some(id), ctx).await,
         (_, Some(UpgradeAction::Status(a))) => status::status(a.id.clone(), ctx).await,
         (_, Some(UpgradeAction::Resume(a))) => resume::resume(a.id.clone(), ctx).await,
-        (_, Some(UpgradeAction::Abort(a))) => resume::abort(a.id.clone(), ctx).await,
+        (_, Some(UpgradeAction::Abort(a))) => resume::abort(a.id.clone(), a.restore_db, ctx).await,
         (_, Some(UpgradeAction::History)) => status::history(ctx).await,
         (_, None) => start::start(args, ctx).await,
     };

@@ -19,6 +19,10 @@ pub struct SlotFacts {
     pub config_sha256: Option<String>,
     /// The Buildbot it runs, or would run at its next start (its executable), when the agent says.
     pub buildbot: Option<String>,
+    /// The DB schema head of that Buildbot, when the agent says.
+    pub db_head: Option<String>,
+    /// How long its longest unfinished build has run, seconds (0 when none).
+    pub longest_build_secs: f64,
 }
 
 impl SlotFacts {
@@ -89,6 +93,7 @@ pub fn plan(
     let strategy = match strategy {
         Some(Strategy::BlueGreen) => StrategyName::BlueGreen,
         Some(Strategy::Rolling) => StrategyName::Rolling,
+        Some(Strategy::Migrate) => StrategyName::Migrate,
         None if idle.is_empty() => StrategyName::Rolling,
         None => StrategyName::BlueGreen,
     };
@@ -111,8 +116,18 @@ pub fn plan(
             let during = old.len().saturating_sub(batch);
             (old.clone(), batches, during)
         }
+        // Every old master stops before the migration: nothing serves during the window, and
+        // `--min-serving` does not apply. Standby slots (as blue-green) or in place.
+        StrategyName::Migrate => {
+            let new: Vec<String> = if idle.is_empty() {
+                old.clone()
+            } else {
+                idle.into_iter().take(old.len().max(1)).collect()
+            };
+            (new, Vec::new(), 0)
+        }
     };
-    if !old.is_empty() && min_serving_during < min_serving {
+    if strategy != StrategyName::Migrate && !old.is_empty() && min_serving_during < min_serving {
         problems.push(format!(
             "only {min_serving_during} master(s) would accept builds at some point, fewer than \
              --min-serving {min_serving}"
@@ -125,6 +140,8 @@ pub fn plan(
         batches,
         min_serving_during,
         buildbot: target.buildbot.map(str::to_owned),
+        schema: None,
+        window_estimate: None,
         problems,
     }
 }
@@ -142,6 +159,8 @@ mod tests {
                 running: i <= running,
                 config_sha256: (i <= running).then(|| "old".to_string()),
                 buildbot: Some("/a/bin/buildbot".into()),
+                db_head: Some("066".into()),
+                longest_build_secs: 0.0,
             })
             .collect()
     }
@@ -208,6 +227,59 @@ mod tests {
                 "start_new master-6",
                 "drain master-1,master-2,master-3",
                 "wait_drained master-1,master-2,master-3",
+                "verify"
+            ]
+        );
+    }
+
+    fn labels(p: &Plan) -> Vec<String> {
+        super::super::steps::of(p)
+            .iter()
+            .map(StepKind::label)
+            .collect()
+    }
+
+    #[test]
+    fn migrate_on_standby_slots_stops_every_old_master_before_the_migration() {
+        let p = plan(&slots(2, 2), Some(Strategy::Migrate), 1, 2, new());
+        assert_eq!(p.strategy, StrategyName::Migrate);
+        assert!(
+            p.feasible(),
+            "--min-serving does not apply: {:?}",
+            p.problems
+        );
+        assert_eq!(p.new, ["master-3", "master-4"]);
+        assert_eq!(p.min_serving_during, 0);
+        assert_eq!(
+            labels(&p),
+            [
+                "preflight",
+                "quiesce master-1,master-2",
+                "wait_stopped master-1,master-2",
+                "backup",
+                "migrate",
+                "start_new master-3",
+                "start_new master-4",
+                "verify"
+            ]
+        );
+    }
+
+    #[test]
+    fn migrate_without_standby_slots_runs_in_place() {
+        let p = plan(&slots(2, 0), Some(Strategy::Migrate), 1, 1, new());
+        assert!(p.feasible(), "{:?}", p.problems);
+        assert_eq!(p.new, p.old);
+        assert_eq!(
+            labels(&p),
+            [
+                "preflight",
+                "quiesce master-1,master-2",
+                "wait_stopped master-1,master-2",
+                "backup",
+                "migrate",
+                "start_new master-1",
+                "start_new master-2",
                 "verify"
             ]
         );

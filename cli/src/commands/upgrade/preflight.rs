@@ -1,8 +1,8 @@
 //! Step 2, the pre-flight, before anything is touched: every agent answers, the new
 //! configuration is staged on every slot — with the Buildbot it will run there — and passes
-//! `checkconfig` (errors shown per master, verbatim), and the new masters' Buildbot has the DB
-//! schema of the running ones (a blue/green switch across a DB schema change is unsafe,
-//! [`super::buildbot`]). The fleet lease is taken just before ([`super::lease`]).
+//! `checkconfig` (errors shown per master, verbatim); how the new masters' DB schema compares
+//! with the running ones' decides the strategy or refuses ([`super::buildbot`]), and `migrate`
+//! adds its Buildbot-DB checks ([`super::migrate_preflight`]). The fleet lease is taken just before ([`super::lease`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -166,8 +166,10 @@ pub async fn stage_and_check(
             buildbot: buildbot.clone(),
         };
         async move {
-            let version = client.stage_config(&request).await?;
+            // Staging with a Buildbot the agent has not seen runs its `--version` and reads its
+            // schema head (two Python start-ups): as slow as checkconfig on a busy host.
             let slow = client.with_timeout(CHECKCONFIG_TIMEOUT);
+            let version = slow.stage_config(&request).await?;
             let result = slow.checkconfig(&version.sha256).await?;
             Ok::<_, ApiError>((version, result))
         }

@@ -10,7 +10,7 @@ use super::run::{self, Runner};
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
-use crate::report::upgrade::{Journal, Phase, StepState};
+use crate::report::upgrade::{Journal, Phase, StepState, StrategyName};
 use crate::report::{Outcome, Report};
 
 /// Set by `--detach` for the background process: resume this upgrade instead of starting one.
@@ -59,9 +59,16 @@ pub async fn resume(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeErr
     Ok(run::execute(ctx, emitter, j, store).await)
 }
 
-pub async fn abort(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
+pub async fn abort(
+    id: Option<String>,
+    restore_db: bool,
+    ctx: &Ctx,
+) -> Result<Outcome, UpgradeError> {
+    // Looked at before the lease is taken: a refusal changes nothing.
+    let (_, peek) = Store::find(ctx, id, true).await?;
+    refuse_abort(&peek, restore_db)?;
     let (mut store, mut j, emitter) =
-        take_over(ctx, id, |j| format!("abort of upgrade {}", j.id)).await?;
+        take_over(ctx, Some(peek.id), |j| format!("abort of upgrade {}", j.id)).await?;
     // Saved first: a CLI still running this upgrade (e.g. `--detach`) gets 409 at its next save
     // and stops, instead of carrying on with the steps the rollback undoes.
     j.message = Some("aborting: rolling back".into());
@@ -73,11 +80,18 @@ pub async fn abort(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         serde_json::Value::Null,
     );
     let runner = Runner::new(ctx, emitter.clone());
-    let (done, problems) = runner.rollback(&j, None).await;
+    let (done, problems, message) = if j.strategy == StrategyName::Migrate {
+        let outcome = runner.rollback_migrate(&mut j, restore_db).await;
+        let message = format!("aborted by the operator; {}", outcome.headline);
+        (outcome.done, outcome.problems, message)
+    } else {
+        let (done, problems) = runner.rollback(&j, None).await;
+        (done, problems, "aborted by the operator".to_string())
+    };
     for line in &done {
         emitter.emit("rollback", None, line, serde_json::Value::Null);
     }
-    j.finish(Phase::Aborted, Some("aborted by the operator".into()));
+    j.finish(Phase::Aborted, Some(message.clone()));
     store.save(&j).await?;
     lease::release(&store.client, &j.id).await;
     let exit = if problems.is_empty() {
@@ -88,7 +102,7 @@ pub async fn abort(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeErro
     emitter.emit(
         "finished",
         None,
-        "aborted",
+        &message,
         serde_json::json!({"phase": Phase::Aborted, "exit": exit as u8, "problems": problems}),
     );
     Ok(Outcome {
@@ -96,4 +110,53 @@ pub async fn abort(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         exit,
         warnings: problems,
     })
+}
+
+/// `abort` of a migrate upgrade past its point of no return needs `--restore-db`, which loses
+/// what the new masters did; `--restore-db` means nothing for the other strategies.
+fn refuse_abort(j: &Journal, restore_db: bool) -> Result<(), UpgradeError> {
+    let committed = j.migration.as_ref().and_then(|m| m.committed_at);
+    match (j.strategy, committed) {
+        (StrategyName::Migrate, Some(at)) if !restore_db => Err(UpgradeError::refused(
+            format!(
+                "refusing to abort upgrade {}: past the point of no return (a new master entered \
+                 the rotation {}); `bbctl upgrade abort {} --restore-db` restores the backup \
+                 anyway",
+                j.id,
+                ago(at),
+                j.id
+            ),
+            lost(j),
+        )),
+        (StrategyName::Migrate, _) => Ok(()),
+        (_, _) if restore_db => Err(UpgradeError::Usage(format!(
+            "--restore-db applies to migrate upgrades only; upgrade {} is {}",
+            j.id,
+            j.strategy.as_str()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What a restore past the point of no return loses.
+fn lost(j: &Journal) -> Vec<String> {
+    let backup_at = j
+        .migration
+        .as_ref()
+        .and_then(|m| m.backup.as_ref()?.at)
+        .map_or("the backup".to_string(), |at| {
+            format!("the backup ({})", ago(at))
+        });
+    vec![
+        format!("a restore loses every DB write since {backup_at}:"),
+        "  the builds the new masters ran (their requests run again, and build numbers are \
+         reused)"
+            .into(),
+        "  every request, change and buildset submitted since then".into(),
+    ]
+}
+
+/// `3m12s ago`.
+fn ago(at: f64) -> String {
+    format!("{} ago", crate::time::human(crate::time::now_secs() - at))
 }

@@ -89,7 +89,7 @@ impl Runner<'_> {
     }
 
     /// Returns one old master to full service.
-    async fn restore_old(
+    pub(super) async fn restore_old(
         &self,
         j: &Journal,
         m: &str,

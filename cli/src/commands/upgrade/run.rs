@@ -7,11 +7,12 @@ use super::error::UpgradeError;
 use super::journal::Store;
 use super::lease;
 use super::pause::{self, PauseBudget};
+use super::rollback_migrate::Decision;
 use crate::client::AgentClient;
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
-use crate::report::upgrade::{Journal, Phase, StepKind, StepState};
+use crate::report::upgrade::{Journal, Phase, StepKind, StepState, StrategyName};
 use crate::report::{Outcome, Report};
 
 /// Runs the steps of one upgrade: the agents to talk to, and where its progress goes.
@@ -49,6 +50,45 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
             "upgrade complete".to_string(),
             vec![],
         ),
+        Err(UpgradeError::Gate { message, lines }) if j.strategy == StrategyName::Migrate => {
+            emitter.emit(
+                "rollback",
+                None,
+                &format!("{message}; looking at the DB to decide how to roll back"),
+                serde_json::json!({"log_lines": lines}),
+            );
+            let outcome = runner.rollback_migrate(&mut j, false).await;
+            for line in &outcome.done {
+                emitter.emit("rollback", None, line, serde_json::Value::Null);
+            }
+            let mut lines = lines;
+            lines.extend(
+                outcome
+                    .problems
+                    .iter()
+                    .map(|p| format!("rollback problem: {p}")),
+            );
+            let rolled_back = outcome.problems.is_empty()
+                && !matches!(
+                    outcome.decision,
+                    Decision::PastPointOfNoReturn | Decision::CannotRestore | Decision::Unknown
+                );
+            if rolled_back {
+                (
+                    Phase::RolledBack,
+                    Exit::RolledBack,
+                    format!("{} ({message})", outcome.headline),
+                    lines,
+                )
+            } else {
+                (
+                    Phase::Failed,
+                    Exit::Failed,
+                    format!("{message}; {}", outcome.headline),
+                    lines,
+                )
+            }
+        }
         Err(UpgradeError::Gate { message, lines }) => {
             let failed = j
                 .steps
@@ -151,7 +191,7 @@ async fn run_steps(
             serde_json::Value::Null,
         );
         let kind = j.steps[i].kind.clone();
-        let err = match runner.run_step(j, &kind).await {
+        let err = match runner.run_step(j, &kind, store).await {
             Ok(message) => {
                 budget.reset();
                 runner

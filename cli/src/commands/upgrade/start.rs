@@ -12,13 +12,15 @@ use super::journal::Store;
 use super::plan::{self, SlotFacts, Target};
 use super::preflight::{self, Slot};
 use super::resume::RESUME_ENV;
-use super::{buildbot, lease, run, steps};
+use super::{buildbot, lease, migrate_plan, migrate_preflight, run, steps};
 use crate::cli::UpgradeArgs;
 use crate::client::AgentClient;
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
-use crate::report::upgrade::{Journal, Options, Phase, Plan, Step, StepState};
+use crate::report::upgrade::{
+    Journal, Options, Phase, Plan, SchemaChange, Step, StepState, StrategyName,
+};
 use crate::report::{Outcome, Report};
 use crate::time::now_secs;
 
@@ -52,6 +54,8 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
             running: s.info.process.running,
             config_sha256: s.info.config.as_ref().map(|c| c.sha256.clone()),
             buildbot: s.info.buildbot_executable.clone(),
+            db_head: s.info.buildbot_db_head.clone(),
+            longest_build_secs: longest_build_secs(&s.info),
         })
         .collect();
     let old_buildbot: Vec<(&str, Option<&str>)> = facts
@@ -64,7 +68,17 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         sha256: None,
         buildbot: new_buildbot.as_deref(),
     };
-    let plan0 = plan::plan(&facts, args.strategy, args.batch, args.min_serving, target);
+    // The schema heads as far as the agents know them before staging (the dry-run's plan).
+    let guess = migrate_plan::guess(&facts, new_buildbot.as_deref());
+    let strategy0 = match migrate_plan::classify_guess(guess.as_ref()) {
+        Some(change) => buildbot::strategy_for(&change, args.strategy, None)?,
+        None => args.strategy,
+    };
+    // The new head unknown yet: staging may choose migrate, where `--min-serving` does not
+    // apply, so a plan infeasible only as blue-green or rolling is decided after staging.
+    let head_unknown = guess.as_ref().is_some_and(|g| g.to.is_none());
+    let mut plan0 = plan::plan(&facts, strategy0, args.batch, args.min_serving, target);
+    migrate_plan::annotate(&mut plan0, &facts, guess);
     emitter.plan(&plan0, &label);
     if args.dry_run {
         let exit = if plan0.feasible() {
@@ -78,11 +92,31 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
             warnings: plan0.problems,
         });
     }
+    let migrate_may_apply = head_unknown
+        && args.strategy.is_none()
+        && plan::plan(
+            &facts,
+            Some(crate::cli::Strategy::Migrate),
+            args.batch,
+            args.min_serving,
+            target,
+        )
+        .feasible();
     if !plan0.feasible() {
-        return Err(UpgradeError::refused(
-            "refusing to upgrade: the plan is not feasible",
-            plan0.problems,
-        ));
+        if !migrate_may_apply {
+            return Err(UpgradeError::refused(
+                "refusing to upgrade: the plan is not feasible",
+                plan0.problems,
+            ));
+        }
+        emitter.emit(
+            "plan",
+            None,
+            "not feasible as planned; staging goes on because the new Buildbot's DB schema is \
+             not known yet: if it is newer, the upgrade runs as migrate (where --min-serving \
+             does not apply), else it is refused after staging",
+            serde_json::Value::Null,
+        );
     }
     if !args.yes {
         if !(ctx.terminal.stdin && ctx.terminal.stderr) {
@@ -175,23 +209,16 @@ async fn preflight_and_journal(
         sha256: Some(&sha),
         buildbot: new_buildbot.as_deref(),
     };
-    let plan = plan::plan(facts, args.strategy, args.batch, args.min_serving, target);
-    if !plan.feasible() {
-        return Err(UpgradeError::refused(
-            "refusing to upgrade: the plan is not feasible",
-            plan.problems,
-        ));
-    }
     let old: Vec<buildbot::SchemaFacts<'_>> = slots
         .iter()
-        .filter(|s| plan.old.contains(&s.agent.name))
+        .filter(|s| plan0.old.contains(&s.agent.name))
         .map(|s| buildbot::SchemaFacts {
             name: &s.agent.name,
             version: s.info.buildbot_version.as_deref(),
             db_head: s.info.buildbot_db_head.as_deref(),
         })
         .collect();
-    let new: Vec<buildbot::SchemaFacts<'_>> = plan
+    let new: Vec<buildbot::SchemaFacts<'_>> = plan0
         .new
         .iter()
         .filter_map(|m| {
@@ -203,13 +230,66 @@ async fn preflight_and_journal(
             })
         })
         .collect();
-    let schema = buildbot::schema_check(&old, &new);
-    if !schema.is_empty() {
+    let change = buildbot::classify(&old, &new);
+    let hint = match &change {
+        buildbot::SchemaChange::Downgrade { to, .. } => restore_hint(ctx, to).await,
+        _ => None,
+    };
+    let strategy = buildbot::strategy_for(&change, args.strategy, hint.as_deref())?;
+    let mut plan = plan::plan(facts, strategy, args.batch, args.min_serving, target);
+    let schema = match &change {
+        buildbot::SchemaChange::Forward { from, to } => Some(SchemaChange {
+            from: from.clone(),
+            to: Some(to.clone()),
+        }),
+        _ => None,
+    };
+    migrate_plan::annotate(&mut plan, facts, schema);
+    if !plan.feasible() {
         return Err(UpgradeError::refused(
-            "refusing to upgrade: DB schema change",
-            schema,
+            "refusing to upgrade: the plan is not feasible",
+            plan.problems,
         ));
     }
+    if plan.strategy != plan0.strategy || plan.new != plan0.new {
+        // Staging told what the dry plan could not: show the plan that runs, and ask again.
+        emitter.plan(&plan, request.label);
+        if !args.yes
+            && !crate::prompt::confirm("The plan changed (see above). Proceed?")
+                .map_err(|e| UpgradeError::failed(e.to_string(), vec![]))?
+        {
+            return Err(UpgradeError::refused("not upgraded", vec![]));
+        }
+    }
+    if plan.strategy != StrategyName::Migrate && (args.no_backup || args.backup_command) {
+        return Err(UpgradeError::Usage(format!(
+            "--no-backup and --backup-command apply to --strategy migrate only; this upgrade is \
+             {}",
+            plan.strategy.as_str()
+        )));
+    }
+    let coordinator = lease::coordinator(ctx)?;
+    let migration = match (&change, plan.strategy) {
+        (buildbot::SchemaChange::Forward { from, to }, StrategyName::Migrate) => {
+            let clients: Vec<AgentClient> = slots.iter().map(|s| s.client.clone()).collect();
+            let expect = migrate_preflight::Expect {
+                from_head: from,
+                to_head: to,
+                coordinator: coordinator.name(),
+                migrate_agent: &plan.new[0],
+                old_names: slots
+                    .iter()
+                    .filter(|s| plan.old.contains(&s.agent.name))
+                    .map(|s| (s.agent.name.clone(), s.info.buildbot_name.clone()))
+                    .collect(),
+                no_backup: args.no_backup,
+                backup_command: args.backup_command,
+                timeout_secs: args.migration_timeout.as_secs_f64(),
+            };
+            Some(migrate_preflight::check(&clients, &expect).await?)
+        }
+        _ => None,
+    };
     emitter.emit(
         "preflight",
         None,
@@ -251,14 +331,42 @@ async fn preflight_and_journal(
         message: None,
         drains: BTreeMap::new(),
         findings: vec![],
+        migration,
     };
     journal.mark(
         0,
         StepState::Done,
         Some("checkconfig passed everywhere".into()),
     );
-    let store = Store::create(lease::coordinator(ctx)?, &journal).await?;
+    let store = Store::create(coordinator, &journal).await?;
     Ok((journal, store))
+}
+
+/// How long the longest unfinished build of a master has run, seconds.
+fn longest_build_secs(info: &bbctl_api::MasterInfo) -> f64 {
+    let now = now_secs();
+    info.builds
+        .iter()
+        .filter(|b| !b.complete)
+        .filter_map(|b| Some(now - b.started_at? as f64))
+        .fold(0.0, f64::max)
+}
+
+/// The newest upgrade whose journal holds a backup of the DB at schema `head`, for the
+/// refusal of a downgrade.
+async fn restore_hint(ctx: &Ctx, head: &str) -> Option<String> {
+    let client = lease::coordinator(ctx).ok()?;
+    let records = client.upgrade_list().await.ok()?;
+    records
+        .iter()
+        .filter_map(|r| super::journal::decode(&client, r).ok())
+        .find(|j| {
+            j.migration
+                .as_ref()
+                .and_then(|m| m.backup.as_ref())
+                .is_some_and(|b| b.head == head)
+        })
+        .map(|j| j.id)
 }
 
 /// Re-runs this command line in the background, as `resume` of `id`, its output in a log file.

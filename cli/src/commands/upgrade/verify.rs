@@ -100,8 +100,14 @@ impl Runner<'_> {
             findings.push(schedulers::explain(eta));
         }
         j.findings = findings;
+        let migrated = self.verify_migration(j).await?;
+        let migrated = if migrated.is_empty() {
+            migrated
+        } else {
+            format!("; {migrated}")
+        };
         Ok(format!(
-            "old masters stopped, {} worker(s) on new masters, no request claimed by a stopped master, {}",
+            "old masters stopped, {} worker(s) on new masters, no request claimed by a stopped master, {}{migrated}",
             settled.workers,
             if j.findings.is_empty() {
                 "schedulers on new masters"

@@ -10,9 +10,11 @@ use bbctl_api::{
 
 use crate::client::{AgentClient, ApiError};
 use crate::commands::upgrade::error::UpgradeError;
+use crate::commands::upgrade::journal::Store;
 use crate::commands::upgrade::plan::Target;
 use crate::commands::upgrade::run::Runner;
-use crate::report::upgrade::Journal;
+use crate::report::upgrade::{Journal, StrategyName};
+use crate::time::now_secs;
 
 /// `POST /v1/master/start` returns once the master is healthy or its start timeout passed.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
@@ -23,8 +25,9 @@ impl Runner<'_> {
     /// Activates the new configuration on `master`, starts it, and gates on its health.
     pub(super) async fn start_new(
         &self,
-        j: &Journal,
+        j: &mut Journal,
         master: &str,
+        store: &mut Store,
     ) -> Result<String, UpgradeError> {
         let client = self.client(master)?;
         let info = client.master().await?;
@@ -63,6 +66,9 @@ impl Runner<'_> {
         loop {
             match client.readyz().await {
                 Ok((true, _)) => {
+                    if j.strategy == StrategyName::Migrate {
+                        commit(j, store).await?;
+                    }
                     let routing = match client.routing_resume().await {
                         Err(err) if err.is_unreachable() => return Err(err.into()),
                         answer => routing_outcome(&client, answer)?,
@@ -87,6 +93,21 @@ impl Runner<'_> {
             }
         }
     }
+}
+
+/// migrate: a new master passed its gate and is about to enter the rotation, where workers reach
+/// it and it claims builds. From then on a restore of the backup would re-run what it builds
+/// (with build numbers reused), so the journal records this point — saved before the routing
+/// changes, so that no rollback after it restores by mistake.
+async fn commit(j: &mut Journal, store: &mut Store) -> Result<(), UpgradeError> {
+    let Some(m) = j.migration.as_mut() else {
+        return Ok(());
+    };
+    let now = now_secs();
+    m.committed_at.get_or_insert(now);
+    m.window.first_new_ready_at.get_or_insert(now);
+    store.save(j).await?;
+    Ok(())
 }
 
 /// Puts a started master back in the load balancer's rotation: a drain leaves its slot out on

@@ -1,0 +1,1 @@
+DROP TABLE buildbot_db_ops;
