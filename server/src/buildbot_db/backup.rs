@@ -48,7 +48,7 @@ impl BuildbotDb {
         } else {
             let exe = tools::find(self.settings.pg_dump.as_deref(), "pg_dump")
                 .ok_or_else(|| BuildbotDbError::Refused(NO_PG_DUMP.into()))?;
-            let (version, major) = tools::version(&exe).await.ok_or_else(|| {
+            let (version, major) = self.tool_version(&exe).await.ok_or_else(|| {
                 BuildbotDbError::Refused(format!(
                     "{} --version does not say which version it is",
                     exe.display()

@@ -21,6 +21,7 @@ pub mod tools;
 pub mod upgrade;
 pub mod url;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,6 +47,9 @@ pub struct BuildbotDb {
     configs: Configs,
     runtime: Arc<MasterRuntime>,
     flights: Arc<ops::Flights>,
+    /// `pg_dump --version` per executable, once found: `GET /v1/buildbot-db` is polled (verify
+    /// asks every second), and a version does not change under a running agent.
+    tool_versions: Arc<std::sync::Mutex<HashMap<PathBuf, (String, u32)>>>,
 }
 
 impl BuildbotDb {
@@ -65,6 +69,7 @@ impl BuildbotDb {
             configs,
             runtime,
             flights: Arc::default(),
+            tool_versions: Arc::default(),
         }
     }
 
@@ -97,7 +102,7 @@ impl BuildbotDb {
         };
         let pg_dump = tools::find(self.settings.pg_dump.as_deref(), "pg_dump");
         let pg_dump_version = match &pg_dump {
-            Some(exe) => tools::version(exe).await.map(|(v, _)| v),
+            Some(exe) => self.tool_version(exe).await.map(|(v, _)| v),
             None => None,
         };
         let mut info = BuildbotDbInfo {
@@ -172,6 +177,20 @@ impl BuildbotDb {
             }
         })?;
         Ok(snap)
+    }
+
+    /// [`tools::version`] of `exe`, asked once per executable (a failure is asked again).
+    async fn tool_version(&self, exe: &Path) -> Option<(String, u32)> {
+        let known = self.tool_versions.lock().unwrap().get(exe).cloned();
+        if known.is_some() {
+            return known;
+        }
+        let found = tools::version(exe).await?;
+        self.tool_versions
+            .lock()
+            .unwrap()
+            .insert(exe.to_path_buf(), found.clone());
+        Some(found)
     }
 
     /// `<state_dir>/tmp`: the tools' output files.
