@@ -1,6 +1,7 @@
 //! What every command gets: the output format, the terminal facts, and the agents to talk to
-//! (with a concurrent fan-out, name resolution, and the warning for an inventory name that is
-//! not its agent's own name: [`crate::names`]).
+//! (the inventory joined with the fleet registry: [`Ctx::discover`], [`crate::discovery`]; with a
+//! concurrent fan-out, name resolution, and the warning for an inventory name that is not its
+//! agent's own name: [`crate::names`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,6 +13,7 @@ use futures_util::StreamExt;
 
 use crate::cli::OutputFormat;
 use crate::client::{AgentClient, ApiError};
+use crate::discovery::{self, Fallback, RegistryView};
 use crate::exit::Failure;
 use crate::inventory::{Inventory, Target};
 use crate::names;
@@ -48,6 +50,10 @@ pub struct Ctx {
     http_by_ca: HashMap<PathBuf, reqwest::Client>,
     /// Inventory names already warned about for answering as another agent name.
     warned: names::Warned,
+    /// The lease epoch every client of this command sends on mutating calls, once set.
+    fence: crate::client::Fence,
+    /// The fleet registry as read by [`Ctx::discover`], when an agent answered it.
+    registry: Option<RegistryView>,
 }
 
 impl Ctx {
@@ -64,13 +70,15 @@ impl Ctx {
             http,
             http_by_ca: HashMap::new(),
             warned: names::Warned::default(),
+            fence: crate::client::Fence::default(),
+            registry: None,
         }
     }
 
     /// Builds one HTTP client per distinct CA file of the targets (so each agent is verified
     /// against its own CA only). A bad CA file is a usage error, before anything is done.
     pub fn with_ca_clients(mut self) -> anyhow::Result<Self> {
-        for target in &self.inventory.targets {
+        for target in self.inventory.targets.iter().chain(&self.inventory.seeds) {
             if let Some(ca) = &target.ca_file
                 && !self.http_by_ca.contains_key(ca)
             {
@@ -81,9 +89,92 @@ impl Ctx {
         Ok(self)
     }
 
-    /// Every agent of the inventory (or of `--agent`), in inventory order.
+    /// Joins the inventory with the fleet registry (`GET /v1/fleet/agents` from the first seed,
+    /// then inventory agent, that answers; [`discovery`]). Warnings go to stderr. Nothing is
+    /// asked for `--agent` targets. An inventory of seeds only fails when no seed answers.
+    pub async fn discover(mut self) -> anyhow::Result<Self> {
+        if !self.inventory.named {
+            return Ok(self);
+        }
+        let candidates: Vec<Target> = self
+            .inventory
+            .seeds
+            .iter()
+            .chain(&self.inventory.targets)
+            .cloned()
+            .collect();
+        match discovery::read_registry(&candidates, |t| self.client(t)).await {
+            // A registry in one agent's own SQLite store names that agent only: the inventory's
+            // [[masters]] say more (an inventory of seeds only takes it as it is).
+            Ok((_, view)) if view.is_local() && !self.inventory.targets.is_empty() => Ok(self),
+            Ok((answered, view)) => {
+                let fallback = Fallback {
+                    token: self
+                        .inventory
+                        .default_token
+                        .clone()
+                        .or(Some(answered.token)),
+                    ca_file: self.inventory.default_ca_file.clone().or(answered.ca_file),
+                };
+                let targets = std::mem::take(&mut self.inventory.targets);
+                let (targets, warnings) = discovery::merge(targets, &view.agents, &fallback);
+                for warning in warnings {
+                    eprintln!("{warning}");
+                }
+                self.inventory.targets = targets;
+                self.registry = Some(view);
+                self.with_ca_clients()
+            }
+            // No seeds: an inventory of agents without a registry (or too old for one).
+            Err(_) if self.inventory.seeds.is_empty() => Ok(self),
+            Err(none) => {
+                let err = none.first();
+                if self.inventory.targets.is_empty()
+                    && let Some(err) = err
+                {
+                    // The inventory has seeds only: without the registry there is no agent.
+                    return Err(anyhow::Error::new(err).context(
+                        "no seed answered GET /v1/fleet/agents (the inventory has only [[seeds]])",
+                    ));
+                }
+                if let Some(err) = err {
+                    eprintln!(
+                        "warning: the fleet registry could not be read ({err}): using the \
+                         inventory's [[masters]] only"
+                    );
+                }
+                Ok(self)
+            }
+        }
+    }
+
+    /// `--no-registry`: the inventory's `[[masters]]` as they are; refused for an inventory of
+    /// `[[seeds]]` only, which names no agent without the registry.
+    pub fn static_only(self) -> anyhow::Result<Self> {
+        if self.inventory.named && self.inventory.targets.is_empty() {
+            return Err(Failure::usage(
+                "--no-registry: the inventory has only [[seeds]], which name no master without \
+                 the fleet registry",
+            )
+            .into());
+        }
+        Ok(self)
+    }
+
+    /// Every agent of the inventory (or of `--agent`), in inventory order, then those only the
+    /// fleet registry names (by name).
     pub fn targets(&self) -> &[Target] {
         &self.inventory.targets
+    }
+
+    /// The inventory's `[[seeds]]` (named by their URL), in file order.
+    pub fn seeds(&self) -> &[Target] {
+        &self.inventory.seeds
+    }
+
+    /// The fleet registry, when [`Ctx::discover`] could read it.
+    pub fn registry(&self) -> Option<&RegistryView> {
+        self.registry.as_ref()
     }
 
     pub fn client(&self, target: &Target) -> AgentClient {
@@ -99,6 +190,13 @@ impl Ctx {
             target.token.clone(),
             self.inventory.timeout,
         )
+        .with_fence(self.fence.clone())
+    }
+
+    /// The fence cell shared by every client of this command: set it when the fleet lease is
+    /// taken, so every later mutating call carries the epoch.
+    pub fn fence(&self) -> &crate::client::Fence {
+        &self.fence
     }
 
     /// Calls `op` on every agent concurrently; the answers come back in inventory order.

@@ -54,12 +54,12 @@ impl Exit {
 }
 
 /// An agent's error as an exit code: unreachable → 3, refused (the envelope's `conflict`
-/// code) → 5, everything else → 1. The client classifies; this is the one place that maps.
+/// or `stale_epoch` code) → 5, everything else → 1. The client classifies; this is the one place that maps.
 impl From<&ApiError> for Exit {
     fn from(err: &ApiError) -> Exit {
         if err.is_unreachable() {
             Exit::Partial
-        } else if err.is(ErrorCode::Conflict) {
+        } else if err.is(ErrorCode::Conflict) || err.is(ErrorCode::StaleEpoch) {
             Exit::Refused
         } else {
             Exit::Failed

@@ -4,6 +4,10 @@
 //! `./bbctl.toml`, then `$XDG_CONFIG_HOME/bbctl/bbctl.toml` (default `~/.config/bbctl/`).
 //! `--agent URL` bypasses the file; its token comes from `--token-file` or `$BBCTL_TOKEN`.
 //!
+//! Besides its `[[masters]]`, a file may list `[[seeds]]`: agents asked for the fleet's registry
+//! (`GET /v1/fleet/agents`, [`crate::discovery`]); a file with seeds only is valid. Agents the
+//! registry adds use `[defaults]`' token and CA file (else those of the seed that answered).
+//!
 //! `https://` agents are verified against a CA file: `--ca-file` (or `$BBCTL_CA_FILE`) for every
 //! agent, else the master's `ca_file`, else `[defaults] ca_file`; without one, the built-in
 //! (webpki) roots. There is no way to turn verification off.
@@ -28,6 +32,17 @@ struct File {
     defaults: Defaults,
     #[serde(default)]
     masters: Vec<MasterEntry>,
+    #[serde(default)]
+    seeds: Vec<SeedEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedEntry {
+    url: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +79,46 @@ pub struct Target {
     /// The PEM file of the CA(s) that sign this agent's certificate (`https://` only); `None`
     /// means the built-in roots.
     pub ca_file: Option<PathBuf>,
+    /// Where bbctl learned of this agent: the inventory file, the fleet's registry, or both.
+    pub source: TargetSource,
+    /// The agent's row in the fleet registry, when the registry was read and has it.
+    pub registration: Option<Registration>,
+}
+
+/// Where a [`Target`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    /// A `[[masters]]` entry (or `--agent`), not in the registry (or stopped there).
+    Inventory,
+    /// Only in the fleet's registry.
+    Registry,
+    /// Both: the inventory's URL and token are used.
+    Both,
+}
+
+impl TargetSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetSource::Inventory => "inventory",
+            TargetSource::Registry => "registry",
+            TargetSource::Both => "both",
+        }
+    }
+}
+
+/// What the fleet registry says about an agent, judged by the store's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    /// The URL the agent advertises.
+    pub url: String,
+    /// Seconds since its last heartbeat (store clock).
+    pub heartbeat_age_secs: f64,
+    /// Its heartbeat is older than the registry's `silent_after_secs`.
+    pub silent: bool,
+    /// It shut down cleanly (`stopped_at` set): not a target on its own.
+    pub stopped: bool,
+    /// Its master's name as Buildbot knows it (`host:basedir`), once known.
+    pub buildbot_name: Option<String>,
 }
 
 /// The resolved inventory.
@@ -74,6 +129,11 @@ pub struct Inventory {
     /// agents themselves).
     pub named: bool,
     pub timeout: Duration,
+    /// `[[seeds]]`, as targets named by their URL: asked first for the fleet's registry.
+    pub seeds: Vec<Target>,
+    /// `[defaults]`' token and CA file, for agents only the registry names.
+    pub default_token: Option<Secret>,
+    pub default_ca_file: Option<PathBuf>,
 }
 
 /// Where the inventory comes from, as given on the command line.
@@ -89,9 +149,10 @@ impl Inventory {
     pub fn load(source: Source<'_>) -> Result<Inventory, Failure> {
         let mut inventory = Self::load_targets(&source)?;
         if let Some(ca) = source.ca_file {
-            for target in &mut inventory.targets {
+            for target in inventory.targets.iter_mut().chain(&mut inventory.seeds) {
                 target.ca_file = Some(ca.to_path_buf());
             }
+            inventory.default_ca_file = Some(ca.to_path_buf());
         }
         Ok(inventory)
     }
@@ -133,6 +194,8 @@ impl Inventory {
                     token: token.clone(),
                     standby: false,
                     ca_file: None,
+                    source: TargetSource::Inventory,
+                    registration: None,
                 })
             })
             .collect::<Result<_, Failure>>()?;
@@ -140,6 +203,9 @@ impl Inventory {
             targets,
             named: false,
             timeout: DEFAULT_TIMEOUT,
+            seeds: Vec::new(),
+            default_token: None,
+            default_ca_file: None,
         })
     }
 
@@ -156,8 +222,32 @@ impl Inventory {
             Some(secs) => return Err(bad(format!("timeout_secs must be positive, not {secs}"))),
         };
         let default_token = token_from(file.defaults.token, file.defaults.token_file, dir)?;
-        if file.masters.is_empty() {
-            return Err(bad("no [[masters]]".to_string()));
+        if file.masters.is_empty() && file.seeds.is_empty() {
+            return Err(bad("no [[masters]] and no [[seeds]]".to_string()));
+        }
+        let default_ca_file = file.defaults.ca_file.clone().map(|f| dir.join(f));
+        let mut seeds: Vec<Target> = Vec::with_capacity(file.seeds.len());
+        for entry in file.seeds {
+            let url = parse_url(&entry.url, "a seed").map_err(|f| bad(f.message))?;
+            let name = entry.url.trim_end_matches('/').to_string();
+            if seeds.iter().any(|s| s.url == url) {
+                return Err(bad(format!("seed `{name}` appears twice")));
+            }
+            let token = token_from(entry.token, entry.token_file, dir)?
+                .or_else(|| default_token.clone())
+                .ok_or_else(|| bad(format!("seed `{name}` has no token or token_file")))?;
+            seeds.push(Target {
+                name,
+                url,
+                token,
+                standby: false,
+                ca_file: entry
+                    .ca_file
+                    .map(|f| dir.join(f))
+                    .or_else(|| default_ca_file.clone()),
+                source: TargetSource::Inventory,
+                registration: None,
+            });
         }
         let mut targets: Vec<Target> = Vec::with_capacity(file.masters.len());
         for entry in file.masters {
@@ -185,12 +275,17 @@ impl Inventory {
                     .ca_file
                     .or_else(|| file.defaults.ca_file.clone())
                     .map(|f| dir.join(f)),
+                source: TargetSource::Inventory,
+                registration: None,
             });
         }
         Ok(Inventory {
             targets,
             named: true,
             timeout,
+            seeds,
+            default_token,
+            default_ca_file,
         })
     }
 }
@@ -246,72 +341,5 @@ fn parse_url(url: &str, whose: &str) -> Result<reqwest::Url, Failure> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{Inventory, Source};
-
-    fn load(text: &str, files: &[(&str, &str)]) -> Result<Inventory, String> {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, content) in files {
-            std::fs::write(dir.path().join(name), content).unwrap();
-        }
-        let path = dir.path().join("bbctl.toml");
-        std::fs::write(&path, text).unwrap();
-        Inventory::load(Source {
-            inventory: Some(&path),
-            agents: &[],
-            token_file: None,
-            ca_file: None,
-        })
-        .map_err(|f| f.message)
-    }
-
-    #[test]
-    fn ca_file_per_master_wins_over_defaults_and_resolves_next_to_the_inventory() {
-        let inv = load(
-            "[defaults]\ntoken = \"t\"\nca_file = \"ca.pem\"\n\
-             [[masters]]\nname = \"m1\"\nurl = \"https://127.0.0.1:1\"\n\
-             [[masters]]\nname = \"m2\"\nurl = \"https://127.0.0.1:2\"\nca_file = \"/etc/own.pem\"\n",
-            &[],
-        )
-        .unwrap();
-        let ca = inv.targets[0].ca_file.as_deref().unwrap();
-        assert!(
-            ca.is_absolute() && ca.ends_with("ca.pem"),
-            "{}",
-            ca.display()
-        );
-        assert_eq!(
-            inv.targets[1].ca_file.as_deref(),
-            Some(std::path::Path::new("/etc/own.pem"))
-        );
-    }
-
-    #[test]
-    fn relative_token_file_resolves_next_to_the_inventory() {
-        let inv = load(
-            "[defaults]\ntoken_file = \"tok\"\ntimeout_secs = 1.5\n\
-             [[masters]]\nname = \"m1\"\nurl = \"http://127.0.0.1:1\"\n\
-             [[masters]]\nname = \"m2\"\nurl = \"http://127.0.0.1:2\"\ntoken = \"own\"\nstandby = true\n",
-            &[("tok", "from-file\n")],
-        )
-        .unwrap();
-        assert_eq!(inv.targets[0].token.expose(), "from-file");
-        assert_eq!(inv.targets[1].token.expose(), "own");
-        assert!(inv.targets[1].standby);
-        assert_eq!(inv.timeout.as_millis(), 1500);
-    }
-
-    #[test]
-    fn rejects_typos_duplicates_and_missing_tokens() {
-        let typo = load(
-            "[[masters]]\nname = \"m\"\nurl = \"http://x\"\ntokn = \"t\"\n",
-            &[],
-        );
-        assert!(typo.unwrap_err().contains("tokn"));
-        let dup = "[defaults]\ntoken = \"t\"\n[[masters]]\nname = \"m\"\nurl = \"http://x\"\n\
-                   [[masters]]\nname = \"m\"\nurl = \"http://y\"\n";
-        assert!(load(dup, &[]).unwrap_err().contains("twice"));
-        let no_token = load("[[masters]]\nname = \"m\"\nurl = \"http://x\"\n", &[]);
-        assert!(no_token.unwrap_err().contains("no token"));
-    }
-}
+#[path = "inventory_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 mod commands;
 pub mod ctx;
+pub mod discovery;
 pub mod exit;
 pub mod inventory;
 pub mod names;
@@ -65,7 +66,15 @@ fn execute(cli: &Cli, terminal: Terminal) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(commands::run(&cli.command, &ctx))
+    let no_registry = cli.global.no_registry;
+    runtime.block_on(async {
+        let ctx = if no_registry {
+            ctx.static_only()?
+        } else {
+            ctx.discover().await?
+        };
+        commands::run(&cli.command, &ctx).await
+    })
 }
 
 /// Prints an error (`error: <agent>: <message>`) and its agent-supplied details; returns its

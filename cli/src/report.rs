@@ -7,7 +7,8 @@
 pub mod upgrade;
 
 use bbctl_api::{
-    BuildInfo, DrainStatus, Event, MasterInfo, OperationResult, RoutingState, WorkerInfo,
+    BuildInfo, DrainStatus, Event, MasterInfo, OperationResult, RoutingState, ServiceKind,
+    WorkerInfo,
 };
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,15 @@ pub enum RowState {
     Unreachable,
     /// The agent answered with an error (e.g. it rejected the token); see `error`.
     Error,
+    /// A row of Buildbot's `masters` table no agent claims, inactive: an old host or basedir
+    /// (`masters_row` says what still references it).
+    #[serde(rename = "stale-name")]
+    StaleName,
+    /// A row of Buildbot's `masters` table no agent claims, still active but silent for longer
+    /// than Buildbot's expiry (`masters expire` runs its housekeeping now).
+    Silent,
+    /// A row of Buildbot's `masters` table hidden by `masters prune` (shown with `--all`).
+    Hidden,
 }
 
 impl RowState {
@@ -45,6 +55,9 @@ impl RowState {
             RowState::Standby => "standby",
             RowState::Unreachable => "unreachable",
             RowState::Error => "error",
+            RowState::StaleName => "stale-name",
+            RowState::Silent => "silent",
+            RowState::Hidden => "hidden",
         }
     }
 }
@@ -87,6 +100,53 @@ pub struct MasterRow {
     pub error: Option<String>,
     /// The agent's full answer (`GET /v1/master`), null when it did not answer.
     pub master: Option<MasterInfo>,
+    /// Where bbctl learned of the master: `inventory`, `registry` (the fleet registry only),
+    /// `both`, or `buildbot` (a row of Buildbot's `masters` table no agent claims).
+    #[serde(default)]
+    pub source: Option<RowSource>,
+    /// The agent's row in the fleet registry, when the registry was read and has it.
+    #[serde(default)]
+    pub registry: Option<RegistryRow>,
+    /// For `source: buildbot` rows: the `masters` row and what references it.
+    #[serde(default)]
+    pub masters_row: Option<bbctl_api::MastersTableRow>,
+    /// For `source: buildbot` rows: seconds since `last_active` (database clock).
+    #[serde(default)]
+    pub last_active_age_secs: Option<i64>,
+}
+
+/// Where a row of `masters list` comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowSource {
+    Inventory,
+    Registry,
+    Both,
+    Buildbot,
+}
+
+impl RowSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowSource::Inventory => "inventory",
+            RowSource::Registry => "registry",
+            RowSource::Both => "both",
+            RowSource::Buildbot => "buildbot",
+        }
+    }
+}
+
+/// An agent's row in the fleet registry, judged by the store's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryRow {
+    /// The URL it advertises.
+    pub url: String,
+    /// Seconds since its last heartbeat.
+    pub heartbeat_age_secs: f64,
+    /// The heartbeat is late (older than the registry's `silent_after_secs`).
+    pub silent: bool,
+    /// It shut down cleanly: listed from the inventory only.
+    pub stopped: bool,
 }
 
 /// A row of `workers list -o json`.
@@ -122,6 +182,19 @@ pub struct BuildRow {
     pub age_secs: Option<i64>,
     pub state_string: Option<String>,
     pub build: BuildInfo,
+}
+
+/// A row of `schedulers list -o json`: a scheduler or change source and its owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerRow {
+    /// `scheduler` or `change_source`.
+    pub kind: ServiceKind,
+    pub name: String,
+    /// The owning master like [`WorkerRow::master`]; null while no active master owns it.
+    pub owner: Option<String>,
+    pub masterid: Option<i64>,
+    /// The owner's Buildbot name (`host:basedir`).
+    pub buildbot_name: Option<String>,
 }
 
 /// A drain of one master: `drain`, `drain status`, `drain cancel` (the agent's `DrainStatus`
@@ -166,6 +239,7 @@ pub enum Report {
     Master(Box<MasterRow>),
     Workers(Vec<WorkerRow>),
     Builds(Vec<BuildRow>),
+    Schedulers(Vec<SchedulerRow>),
     /// `drain NAME…` (an array in JSON).
     Drains(Vec<DrainRow>),
     /// `drain status` / `drain cancel` (an object in JSON).
@@ -178,6 +252,10 @@ pub enum Report {
     Upgrade(Box<upgrade::Journal>),
     /// `upgrade history`: every upgrade's journal, newest first.
     Upgrades(Vec<upgrade::Journal>),
+    /// `masters expire`: what the housekeeping did.
+    MastersExpire(Box<bbctl_api::ExpireMasterResult>),
+    /// `masters prune`: the rows hidden (or that would be) and those kept.
+    MastersPrune(Box<bbctl_api::PruneMastersResult>),
     /// Raw text for stdout whatever the format (completion scripts, the man page).
     Text(String),
     /// Everything was already written while the command ran (`events --follow`).

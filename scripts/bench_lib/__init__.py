@@ -1,1 +1,1 @@
-"""Shared code of scripts/bench-migrate and scripts/bench-db-backup (Python 3 standard library only)."""
+"""Shared code of scripts/bench-migrate, scripts/bench-db-backup and (on_hosts.py) scripts/bench-handoff (Python 3 standard library only)."""

@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from . import down, status, up
+from . import down, fleet_store, status, up
 from .common import BUILDBOT_VERSION, REPO, FleetError, UsageError, say
 
 
@@ -27,6 +27,14 @@ def parser():
     u.add_argument("--buildbot-version", default=BUILDBOT_VERSION,
                    help=f"the Buildbot the masters and workers run: an installed venv ~/.cache/bbctl/buildbot-VERSION "
                         f"(default {BUILDBOT_VERSION}; 4.2.1 is installed too)")
+    u.add_argument("--fleet-store", choices=list(fleet_store.BACKENDS),
+                   default=os.environ.get("BBCTL_FLEET_STORE", "postgres"),
+                   help="where the agents keep the fleet's control state: the fleet's PostgreSQL (default: role "
+                        "bbctl, database bbctl_fleet, a [fleet] table in every agent.toml) or each agent's own "
+                        "SQLite file (no [fleet] table); default from BBCTL_FLEET_STORE")
+    u.add_argument("--hosts", action="store_true",
+                   help="spread the fleet over network namespaces as hosts (db, m1..., lb1, lb2, workers, ops) on "
+                        "a private bridge, two HAProxy load balancers, agents over TLS (needs root; docs/fleet.md)")
     u.add_argument("--no-build", action="store_true", help="do not run cargo build (use the binaries already built)")
     u.add_argument("--keep-on-failure", action="store_true", help="leave what started running when up fails")
 

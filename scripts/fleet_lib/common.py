@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -122,8 +123,16 @@ def wait_until(what, check, timeout, log=None, interval=0.25, alive=None):
         time.sleep(interval)
 
 
-def http_json(method, url, body=None, token=None, timeout=10):
-    """One HTTP call; returns (status, parsed JSON or text). Raises OSError when unreachable."""
+def in_netns(netns, cmd):
+    """`cmd` run inside network namespace `netns` (`ip netns exec`, which execs it: same PID), or
+    `cmd` itself when `netns` is None (the loopback fleet)."""
+    return ["ip", "netns", "exec", netns, *cmd] if netns else list(cmd)
+
+
+def http_json(method, url, body=None, token=None, timeout=10, cafile=None):
+    """One HTTP call; returns (status, parsed JSON or text). Raises OSError when unreachable.
+    `https://` URLs are verified against `cafile` (the fleet CA of `up --hosts`)."""
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
@@ -131,7 +140,7 @@ def http_json(method, url, body=None, token=None, timeout=10):
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as e:
         status, raw = e.code, e.read()

@@ -2,12 +2,14 @@
 
 Order: workers, HAProxy, masters (every slot's twistd.pid: a master started later on a standby
 slot is stopped too), agents, masters again (in case an agent restarted one), crossbar,
-PostgreSQL. Safe to run twice; the data stays in DIR until the next `up` there.
+PostgreSQL; with `up --hosts`, then the network namespaces the fleet made (recorded in
+fleet.json's `network.created`; the bridge and the veths go with them), and nothing else. Safe to
+run twice; the data stays in DIR until the next `up` there.
 """
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import haproxy, masters, ports, postgres, procs, state, workers
+from . import haproxy, hosts, hosts_fleet, masters, ports, postgres, procs, state, workers
 from .common import say
 
 
@@ -20,8 +22,9 @@ def stop_all(fleet):
     fleet_dir = Path(fleet["dir"])
     messages = []
     messages += _parallel(workers.stop, fleet.get("workers", []))
-    if fleet.get("load_balancer", {}).get("pid"):
-        messages.append(haproxy.stop(fleet["load_balancer"]))
+    for lb in hosts_fleet.load_balancers(fleet):
+        if lb.get("pid"):
+            messages.append(haproxy.stop(lb))
     messages += _parallel(lambda m: masters.stop_master(m, fleet_dir), fleet.get("masters", []))
     messages += _parallel(
         lambda m: procs.stop(m.get("agent_pid"), [m["agent_config"]], f"agent {m['name']}", term_timeout=10),
@@ -37,6 +40,12 @@ def stop_all(fleet):
         if m:
             say(m)
     left = state.alive_parts(fleet)
+    if fleet.get("network") and not left:
+        namespaces = hosts.destroy(fleet["network"])
+        if namespaces:
+            left.append(f"network namespaces {', '.join(namespaces)}")
+        else:
+            say(f"hosts: network namespaces {fleet['network']['id']}-* removed")
     fleet["state"] = "down" if not left else "partly-down"
     state.save(fleet)
     if fleet.get("port_base") is not None and not left:

@@ -4,16 +4,22 @@ A slot is a basedir plus a running agent; a standby slot has no master running. 
 through their agent (`POST /v1/master/start`), which writes <basedir>/bbctl-vars.json from its
 `[master.vars]` table (+ `agent_name`) and runs `buildbot start` with BBCTL_VARS_FILE set. The
 `direct` start mode does the same without the agent (for when the agent is unavailable).
+
+With `up --hosts` a slot has a host (`host`, `address`, `netns`): the agent runs in the host's
+network namespace and listens on its address over TLS (`tls`: its certificate from the fleet CA),
+and the master it starts listens there too (the `host` var of master.cfg).
 """
 import json
 import os
 import shutil
 from pathlib import Path
 
-from . import procs
-from .common import HOST, FleetError, http_json, run, say, tail, toml_table, wait_until, write_file
+from . import fleet_store, procs
+from .common import HOST, FleetError, http_json, in_netns, run, say, tail, toml_table, wait_until, write_file
 
 CONFIGS = "scripts/fleet-configs"
+# The agent's key for several HAProxy runtime APIs (docs/agent-config.md, `[load_balancer]`).
+RUNTIME_KEY = "runtime_sockets"
 
 
 def buildbot_exe(fleet):
@@ -25,11 +31,20 @@ def slot_names(masters, standby):
     return [f"master-{i + 1}" for i in range(masters + standby)]
 
 
+def master_db_url(slot, fleet):
+    """The shared DB's URL for one master: `application_name=buildbot:<slot name>`, so that its
+    sessions in pg_stat_activity are attributable to it (psycopg2 takes the query parameter as a
+    libpq connection parameter)."""
+    sep = "&" if "?" in fleet["db_url"] else "?"
+    return f"{fleet['db_url']}{sep}application_name=buildbot:{slot['name']}"
+
+
 def master_vars(slot, fleet):
     return {
+        "host": slot.get("address", HOST),
         "www_port": slot["www_port"],
         "pb_port": slot["worker_port"],
-        "db_url": fleet["db_url"],
+        "db_url": master_db_url(slot, fleet),
         "mq_router_url": fleet["router_url"],
         "mq_realm": fleet["realm"],
         "workers": [{"name": w["name"], "password": w["password"]} for w in fleet["workers"]],
@@ -43,7 +58,7 @@ def create_basedirs(fleet, master_cfg, log):
     for slot in fleet["masters"]:
         say(f"{slot['name']}: buildbot create-master {slot['basedir']}")
         os.makedirs(os.path.dirname(slot["basedir"]), exist_ok=True)
-        run([buildbot, "create-master", "-r", "--db", fleet["db_url"], slot["basedir"]], log,
+        run(in_netns(slot.get("netns"), [buildbot, "create-master", "-r", "--db", fleet["db_url"], slot["basedir"]]), log,
             f"buildbot create-master for {slot['name']}", timeout=180)
         if not os.path.exists(os.path.join(slot["basedir"], "buildbot.tac")):
             # create-master reports some failures only in its output, with exit code 0.
@@ -55,6 +70,13 @@ def lb_hook(slot, fleet):
     """The agent's [load_balancer] table for the fleet's hook (`up --lb-hook`)."""
     if fleet.get("lb_hook") == "relay":
         return {"kind": "relay", "listen": f"{HOST}:{slot['relay_port']}", "target": f"{HOST}:{slot['worker_port']}"}
+    if fleet.get("load_balancers"):
+        return {
+            "kind": "haproxy",
+            RUNTIME_KEY: [lb["runtime"] for lb in fleet["load_balancers"]],
+            "backend": fleet["load_balancer"]["backend"],
+            "server": slot["name"],
+        }
     return {
         "kind": "haproxy",
         "runtime_socket": fleet["load_balancer"]["runtime_socket"],
@@ -66,7 +88,7 @@ def lb_hook(slot, fleet):
 def write_agent_config(slot, fleet):
     top = {
         "name": slot["name"],
-        "listen": f"{HOST}:{slot['agent_port']}",
+        "listen": f"{slot.get('address', HOST)}:{slot['agent_port']}",
         "state_dir": slot["agent_state_dir"],
         "token_file": fleet["token_file"],
         "poll_interval_secs": 1.0,
@@ -85,18 +107,24 @@ def write_agent_config(slot, fleet):
         + toml_table("wamp", {"router_url": fleet["router_url"], "realm": fleet["realm"]}) + "\n"
         + toml_table("load_balancer", lb_hook(slot, fleet))
     )
+    store = fleet_store.agent_table(fleet.get("fleet_store"), slot)
+    if store:
+        text += "\n" + toml_table("fleet", store)
+    if slot.get("tls"):
+        text += "\n" + toml_table("tls", slot["tls"])
     write_file(slot["agent_config"], text, mode=0o600)
 
 
 def start_agent(slot, agent_bin):
     os.makedirs(slot["agent_state_dir"], exist_ok=True)
     env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
-    slot["agent_pid"] = procs.spawn([agent_bin, "--config", slot["agent_config"]], slot["agent_log"], env=env)
+    cmd = in_netns(slot.get("netns"), [agent_bin, "--config", slot["agent_config"]])
+    slot["agent_pid"] = procs.spawn(cmd, slot["agent_log"], env=env)
 
 
-def wait_agent(slot, timeout=30):
+def wait_agent(slot, timeout=30, cafile=None):
     def healthy():
-        status, _ = http_json("GET", slot["agent_url"] + "healthz", timeout=2)
+        status, _ = http_json("GET", slot["agent_url"] + "healthz", timeout=2, cafile=cafile)
         return status == 200
 
     wait_until(
@@ -108,10 +136,11 @@ def wait_agent(slot, timeout=30):
     )
 
 
-def start_master_via_agent(slot, token, timeout=150):
+def start_master_via_agent(slot, token, timeout=150, cafile=None):
     url = slot["agent_url"] + "v1/master/start"
     try:
-        status, body = http_json("POST", url, {"reason": "scripts/fleet up"}, token=token, timeout=timeout)
+        status, body = http_json("POST", url, {"reason": "scripts/fleet up"}, token=token, timeout=timeout,
+                                 cafile=cafile)
     except OSError as e:
         raise FleetError(f"{slot['name']}: POST {url} failed: {e} (agent log: {slot['agent_log']})") from e
     if status == 404 or status == 405:
@@ -134,7 +163,7 @@ def start_master_direct(slot, fleet, log):
     vars_file = os.path.join(slot["basedir"], "bbctl-vars.json")
     write_file(vars_file, json.dumps(dict(master_vars(slot, fleet), agent_name=slot["name"]), indent=2) + "\n")
     env = dict(os.environ, BBCTL_VARS_FILE=vars_file)
-    run([buildbot_exe(fleet), "start", slot["basedir"]], log,
+    run(in_netns(slot.get("netns"), [buildbot_exe(fleet), "start", slot["basedir"]]), log,
         f"buildbot start for {slot['name']} (master log: {slot['basedir']}/twistd.log)", env=env, timeout=120)
 
 

@@ -9,7 +9,7 @@ from .common import FleetError, toml_table, write_file
 
 # What `up` creates inside DIR; a new `up` in a stopped fleet's DIR removes exactly these.
 OWNED = ["fleet.json", "bbctl.toml", "token", "logs", "postgres", "crossbar", "haproxy", "masters",
-         "agents", "workers"]
+         "agents", "workers", "secrets", "tls"]
 
 
 def path(fleet_dir):
@@ -35,6 +35,9 @@ def recorded_pids(fleet):
     for key in ("postgres", "router", "load_balancer"):
         if fleet.get(key, {}).get("pid"):
             out.append((key, fleet[key]["pid"]))
+    for lb in fleet.get("load_balancers") or []:
+        if lb.get("pid") and lb["pid"] != fleet.get("load_balancer", {}).get("pid"):
+            out.append((f"load_balancer {lb['name']}", lb["pid"]))
     for m in fleet.get("masters", []):
         if m.get("agent_pid"):
             out.append((f"agent {m['name']}", m["agent_pid"]))
@@ -82,9 +85,17 @@ def prepare_dir(fleet_dir):
     fleet_dir.chmod(0o755)  # PostgreSQL runs as user postgres and must traverse it
 
 
+def inventory_defaults(fleet):
+    """bbctl.toml's [defaults]: the token file, and with `up --hosts` the fleet CA (`ca_file`)."""
+    defaults = {"token_file": fleet["token_file"]}
+    if fleet.get("tls"):
+        defaults["ca_file"] = fleet["tls"]["ca_file"]
+    return defaults
+
+
 def write_inventory(fleet):
     text = "# The bbctl inventory of the local fleet, written by scripts/fleet up\n"
-    text += toml_table("defaults", {"token_file": fleet["token_file"]})
+    text += toml_table("defaults", inventory_defaults(fleet))
     for m in fleet["masters"]:
         text += "\n" + toml_table("[masters]", {"name": m["name"], "url": m["agent_url"], "standby": m["standby"]})
     write_file(Path(fleet["dir"]) / "bbctl.toml", text)

@@ -3,6 +3,10 @@
 Order: PostgreSQL (crossbar boots meanwhile) -> master basedirs (workers are created meanwhile) ->
 HAProxy -> agents -> masters, through their agents, one after another -> workers. fleet.json is
 rewritten after every step, so `down` can always stop what a failed `up` had started.
+
+With `--hosts` (hosts.py, hosts_fleet.py) the namespaces, the bridge and the fleet CA come first;
+then the same steps run from a thread inside the ops host's namespace, every daemon started in its
+own host's namespace.
 """
 import os
 import secrets
@@ -11,8 +15,19 @@ import threading
 import time
 from pathlib import Path
 
-from . import down, haproxy, masters, ports, postgres, router, state, workers
-from .common import HOST, REPO, SCRIPTS, FleetError, check_buildbot_version, http_json, say, wait_until, write_file
+from . import down, fleet_store, haproxy, hosts, hosts_fleet, masters, ports, postgres, router, state, tls, workers
+from .common import (
+    HOST,
+    REPO,
+    SCRIPTS,
+    FleetError,
+    UsageError,
+    check_buildbot_version,
+    http_json,
+    say,
+    wait_until,
+    write_file,
+)
 
 
 def install_deps():
@@ -70,6 +85,7 @@ def skeleton(fleet_dir, args, base, venv):
         "realm": router.REALM,
         "router_url": f"ws://{HOST}:{p['router']}/ws",
         "db_url": None,
+        "fleet_store": fleet_store.skeleton(fleet_dir, args.fleet_store, p["postgres"]),
         "postgres": {"port": p["postgres"]},
         "router": {"port": p["router"]},
         "load_balancer": {
@@ -126,16 +142,31 @@ def wait_workers_connected(fleet, timeout=90):
                log=fleet["workers"][0]["basedir"] + "/twistd.log" if fleet["workers"] else None)
 
 
+def make_hosts(fleet_dir, fleet):
+    """--hosts: the namespaces, the bridge, the fleet CA and one certificate per agent."""
+    network = fleet["network"]
+    say(f"hosts: network namespaces {network['id']}-* on {network['subnet']} (bridge in {network['netns']})")
+    hosts.create(network, fleet["hosts"], lambda: state.save(fleet))
+    log = fleet_dir / "logs" / "tls.log"
+    say(f"TLS: the fleet CA {fleet['tls']['ca_file']} and one certificate per agent")
+    tls.make_ca(fleet["tls"], network["id"], log)
+    for m in fleet["masters"]:
+        m["tls"] = tls.agent_cert(fleet["tls"], m["name"], m["address"], m["host"], log)
+    state.save(fleet)
+
+
 def bring_up(fleet_dir, args, fleet):
     logs = fleet_dir / "logs"
-    agent_bin, cli_bin = binaries(not args.no_build, logs / "build.log")
-    fleet["agent_bin"], fleet["bbctl_bin"] = str(agent_bin), str(cli_bin)
-
-    fleet["router"] = router.start(fleet_dir, fleet["router"]["port"])
+    cafile = hosts_fleet.ca_file(fleet)
+    fleet["router"] = router.start(fleet_dir, fleet["router"]["port"], **hosts_fleet.db_place(fleet))
     state.save(fleet)
-    fleet["postgres"] = postgres.setup(fleet_dir, fleet["postgres"]["port"], logs / "postgres-setup.log")
+    clients = {"clients": fleet["network"]["subnet"]} if fleet.get("network") else {}
+    fleet["postgres"] = postgres.setup(fleet_dir, fleet["postgres"]["port"], logs / "postgres-setup.log",
+                                       **hosts_fleet.db_place(fleet), **clients)
     fleet["db_url"] = fleet["postgres"].pop("db_url")
     state.save(fleet)
+    if fleet["fleet_store"]["backend"] == "postgres":
+        postgres.create_fleet_store(fleet["postgres"], fleet["fleet_store"], logs / "postgres-setup.log")
 
     created = {}
 
@@ -154,18 +185,22 @@ def bring_up(fleet_dir, args, fleet):
     if "error" in created:
         raise created["error"]
 
-    haproxy.start(fleet_dir, fleet)
+    for lb in hosts_fleet.load_balancers(fleet):
+        haproxy.start(fleet_dir, fleet, lb)
+        state.save(fleet)
+    if fleet.get("load_balancers"):
+        hosts_fleet.sync_load_balancer(fleet)
     state.save(fleet)
     router.wait_ready(fleet["router"])
 
     token = Path(fleet["token_file"]).read_text().strip()
     for slot in fleet["masters"]:
         masters.write_agent_config(slot, fleet)
-        masters.start_agent(slot, agent_bin)
+        masters.start_agent(slot, fleet["agent_bin"])
     state.save(fleet)
     for slot in fleet["masters"]:
         try:
-            masters.wait_agent(slot)
+            masters.wait_agent(slot, cafile=cafile)
         except FleetError as e:
             if args.start_via == "agent":
                 raise
@@ -176,13 +211,14 @@ def bring_up(fleet_dir, args, fleet):
             continue
         say(f"{slot['name']}: starting the master ({'through its agent' if args.start_via == 'agent' else 'directly'})")
         if args.start_via == "agent":
-            masters.start_master_via_agent(slot, token)
+            masters.start_master_via_agent(slot, token, cafile=cafile)
         else:
             masters.start_master_direct(slot, fleet, logs / f"master-{slot['name']}.log")
         masters.wait_active(slot)
         state.save(fleet)
 
-    haproxy.wait_servers_up(fleet, [m["name"] for m in fleet["masters"] if not m["standby"]])
+    for lb in hosts_fleet.load_balancers(fleet):
+        haproxy.wait_servers_up(fleet, [m["name"] for m in fleet["masters"] if not m["standby"]], lb=lb)
     workers.start(fleet, logs)
     state.save(fleet)
     wait_workers_connected(fleet)
@@ -193,20 +229,27 @@ def bring_up(fleet_dir, args, fleet):
 
 
 def summary(fleet, seconds):
-    lb = fleet["load_balancer"]
     lines = [
         f"fleet up in {fleet['dir']} ({seconds:.1f}s)",
-        f"  PostgreSQL   {HOST}:{fleet['postgres']['port']}  pid {fleet['postgres']['pid']}",
+        f"  PostgreSQL   {fleet['postgres'].get('host', HOST)}:{fleet['postgres']['port']}  pid {fleet['postgres']['pid']}",
         f"  crossbar     {fleet['router_url']}  pid {fleet['router']['pid']}",
-        f"  HAProxy      {HOST}:{lb['port']}  pid {lb['pid']}  runtime API {lb['runtime_socket']}",
     ]
+    for lb in hosts_fleet.load_balancers(fleet):
+        label = f"HAProxy {lb['name']}" if lb.get("name") else "HAProxy"
+        lines.append(f"  {label:<12} {lb.get('address', HOST)}:{lb['port']}  pid {lb['pid']}  "
+                     f"runtime API {lb['runtime_socket']}")
+    lines.append(f"  fleet store  {fleet_store.describe(fleet.get('fleet_store'))}")
     for m in fleet["masters"]:
         what = "standby (no master)" if m["standby"] else f"master pid {m['master_pid']}  REST {m['rest_url']}"
         lines.append(f"  {m['name']:<12} agent {m['agent_url']} pid {m['agent_pid']}  {what}  workers port {m['worker_port']}")
     for w in fleet["workers"]:
         lines.append(f"  {w['name']:<12} pid {w['pid']}  {w['basedir']}")
+    ops = hosts_fleet.ops_netns(fleet)
+    for name, h in (fleet.get("hosts") or {}).items():
+        lines.append(f"  host {name:<7} {h['address']:<15} netns {h['netns']:<14} {', '.join(h['runs']) or '-'}")
+    run_in = f"ip netns exec {ops} " if ops else ""
     lines += [
-        f"  inventory    {fleet['inventory']}  (bbctl --inventory {fleet['inventory']} masters list)",
+        f"  inventory    {fleet['inventory']}  ({run_in}bbctl --inventory {fleet['inventory']} masters list)",
         f"  description  {fleet['dir']}/fleet.json;  logs in {fleet['dir']}/logs",
     ]
     return "\n".join(lines)
@@ -216,18 +259,36 @@ def run(args):
     fleet_dir = Path(args.dir).resolve()
     if args.masters < 1 or args.standby < 0 or args.workers < 0:
         raise FleetError("need --masters >= 1, --standby >= 0, --workers >= 0")
+    if args.fleet_store not in fleet_store.BACKENDS:
+        raise UsageError(f"--fleet-store (or BBCTL_FLEET_STORE) {args.fleet_store}: not one of "
+                         f"{', '.join(fleet_store.BACKENDS)}")
     if args.lb_hook == "relay" and args.masters + args.standby > ports.RELAY_SLOTS:
         raise FleetError(f"--lb-hook relay supports at most {ports.RELAY_SLOTS} masters + standby slots")
+    if args.hosts:
+        if args.lb_hook != "haproxy":
+            raise UsageError("--hosts runs two HAProxy load balancers: --lb-hook relay is not supported with it")
+        network, _ = hosts.layout(fleet_dir, masters.slot_names(args.masters, args.standby), [])
+        hosts.check_free(network, fleet_dir)
     started = time.monotonic()
     install_deps()
     venv = check_buildbot_version(args.buildbot_version)
     state.prepare_dir(fleet_dir)
-    base = ports.pick(fleet_dir, args.masters + args.standby, args.port_base)
+    if args.hosts:
+        base = args.port_base or hosts.PORT_BASE
+        ports.layout(base, args.masters + args.standby)
+    else:
+        base = ports.pick(fleet_dir, args.masters + args.standby, args.port_base)
     fleet = skeleton(fleet_dir, args, base, venv)
+    if args.hosts:
+        hosts_fleet.shape(fleet, fleet_dir)
     (fleet_dir / "logs").mkdir(exist_ok=True)
     state.save(fleet)
     try:
-        bring_up(fleet_dir, args, fleet)
+        agent_bin, cli_bin = binaries(not args.no_build, fleet_dir / "logs" / "build.log")
+        fleet["agent_bin"], fleet["bbctl_bin"] = str(agent_bin), str(cli_bin)
+        if args.hosts:
+            make_hosts(fleet_dir, fleet)
+        hosts.call_in(hosts_fleet.ops_netns(fleet), bring_up, fleet_dir, args, fleet)
     except BaseException as e:  # noqa: BLE001 - any failure, Ctrl-C included, stops what had started
         state.save(fleet)
         if isinstance(e, FleetError):

@@ -7,6 +7,8 @@ The fakes answer the way the real parts do when all goes well: `buildbot create-
 `create-worker` leave a buildbot.tac, `buildbot start` and `POST /v1/master/start` a twistd.pid,
 `pg_ctl start` a postmaster.pid; every spawned daemon gets a PID of its own (never signalled:
 stopping is faked too); every agent is healthy, every master active, every worker connected.
+With `--hosts` no namespace is made (hosts.create records the names it would make), every check
+runs in our own namespace and the fleet CA's files are not made (tls.make_ca, tls.agent_cert).
 """
 
 import contextlib
@@ -23,7 +25,7 @@ SCRIPTS = Path(__file__).resolve().parents[1]
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-from fleet_lib import cli, common, haproxy, ports, postgres, procs, router, up
+from fleet_lib import cli, common, haproxy, hosts, ports, postgres, procs, router, tls, up
 
 PORT_BASE = 24100
 
@@ -51,6 +53,8 @@ class FakeFleet:
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as out:
             out.write(f"$ {' '.join(args)}\n")
+        if args[:3] == ["ip", "netns", "exec"]:
+            args = args[4:]  # `up --hosts`: the command, run inside a host's namespace
         if len(args) > 2 and args[1] == "create-master":
             basedir = Path(args[-1])
         elif len(args) > 2 and args[1] == "create-worker":
@@ -72,10 +76,21 @@ class FakeFleet:
             out.write(f"$ {' '.join(str(c) for c in cmd)}\n")
         return self._pid()
 
+    @staticmethod
+    def _create_hosts(network, host_map, save):
+        """hosts.create: records the namespaces it would make."""
+        network["created"] += [network["netns"], *(h["netns"] for h in host_map.values())]
+        save()
+
+    @staticmethod
+    def _agent_cert(tls_paths, name, address, dns_name, log):
+        d = Path(tls_paths["dir"])
+        return {"cert_file": str(d / f"{name}.crt"), "key_file": str(d / f"{name}.key")}
+
     def _fleet(self):
         return json.loads((self.dir / "fleet.json").read_text())
 
-    def http_json(self, method, url, body=None, token=None, timeout=10):
+    def http_json(self, method, url, body=None, token=None, timeout=10, cafile=None):
         """fleet_lib.common.http_json against healthy agents and masters."""
         fleet = self._fleet()
         if url.endswith("/healthz"):
@@ -131,9 +146,15 @@ class FakeFleet:
             mock.patch.object(postgres, "_pg_can_traverse", lambda path: True),
             mock.patch.object(postgres, "_chown_pg", lambda *paths: None),
             mock.patch.object(postgres, "pwd", mock.Mock()),
-            mock.patch.object(router, "serves_ws", lambda port: True),
+            mock.patch.object(router, "serves_ws", lambda port, host=None: True),
             mock.patch.object(haproxy, "command", lambda sock, cmd, timeout=3: "Name: HAProxy\n"),
             mock.patch.object(haproxy, "server_states", lambda sock: up_all_servers()),
+            mock.patch.object(hosts, "check_free", lambda network, fleet_dir: None),
+            mock.patch.object(hosts, "create", self._create_hosts),
+            mock.patch.object(hosts, "existing_namespaces", list),
+            mock.patch.object(hosts, "call_in", lambda netns, fn, *a, **k: fn(*a, **k)),
+            mock.patch.object(tls, "make_ca", lambda tls_paths, fid, log: None),
+            mock.patch.object(tls, "agent_cert", self._agent_cert),
         ]
         # Every module that imported common.run / common.http_json by name gets the fakes too.
         for mod in [m for n, m in sys.modules.items() if n.startswith("fleet_lib.")]:

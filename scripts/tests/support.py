@@ -46,6 +46,14 @@ def check_rust_value(value, rust_type, structs, where):
         for i, item in enumerate(value):
             out += check_rust_value(item, inner, structs, f"{where}[{i}]")
         return out
+    m = re.fullmatch(r"(?:BTreeMap|HashMap)<\s*String\s*,\s*(.+)>", t)
+    if m:
+        if not isinstance(value, dict):
+            return [f"{where}: expected a table/object ({t}), got {value!r}"]
+        out = []
+        for key, item in value.items():
+            out += check_rust_value(item, m.group(1), structs, f"{where}.{key}")
+        return out
     if t in _INT_RANGES:
         lo, hi = _INT_RANGES[t]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:

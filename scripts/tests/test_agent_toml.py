@@ -124,7 +124,7 @@ class AgentToml(unittest.TestCase):
                 self.assertEqual(wanted - set(v), set())
                 self.assertEqual(v["www_port"], slot["www_port"])
                 self.assertEqual(v["pb_port"], slot["worker_port"])
-                self.assertEqual(v["db_url"], info["db_url"])
+                self.assertEqual(v["db_url"], f"{info['db_url']}?application_name=buildbot:{slot['name']}")
                 self.assertEqual(v["mq_router_url"], info["router_url"])
                 self.assertEqual(
                     v["workers"], [{"name": w["name"], "password": w["password"]} for w in info["workers"]]

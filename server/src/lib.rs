@@ -5,7 +5,7 @@
 //! thin handler in `handlers`; domain logic lives in `master` (process, log, lifecycle),
 //! `configs` (staging, checkconfig, activation), `topology` (what Buildbot says), `drain` (the
 //! drain service and its state machine), `lb` (the load-balancer hooks), `events` (hub,
-//! polling and WAMP sources), `fleet_docs` (the fleet lease and upgrade journals), `buildbot_db` (Buildbot's own
+//! polling and WAMP sources), `fleet_store` (the fleet lease, upgrade journals and agent registry; `fence` refuses stale lease epochs), `buildbot_db` (Buildbot's own
 //! database: backup, upgrade-master, restore), `db` (the
 //! agent's own state) and `buildbot` (REST client behind a trait).
 
@@ -19,7 +19,8 @@ pub mod drain;
 pub mod error;
 pub mod events;
 pub mod extract;
-pub mod fleet_docs;
+pub mod fence;
+pub mod fleet_store;
 pub mod fsutil;
 pub mod handlers;
 pub mod lb;

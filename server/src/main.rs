@@ -58,10 +58,11 @@ async fn run(config: AgentConfig) -> anyhow::Result<()> {
         .with_context(|| format!("bad setting `listen`: cannot bind {listen}"))?;
     // The event sources (polling, and the WAMP source once wired: see startup::spawn_background).
     let tasks = bbctl_agent::spawn_background(&state);
-    bbctl_agent::serve(listener, state, shutdown_signal()).await?;
+    bbctl_agent::serve(listener, state.clone(), shutdown_signal()).await?;
     for t in tasks {
         t.abort();
     }
+    bbctl_agent::startup::deregister(&state).await;
     Ok(())
 }
 

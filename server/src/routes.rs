@@ -7,11 +7,11 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 
 use crate::handlers::{
-    buildbot_db, configs, drain, events, fleet_docs, health, history, lifecycle, master, routing,
-    version,
+    buildbot_db, configs, drain, events, fleet, fleet_docs, health, history, lifecycle, master,
+    masters_table, routing, version,
 };
 use crate::state::AppState;
-use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, metrics};
+use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, fence, metrics};
 
 /// The request body limit of `POST /v1/configs`: the bundle limit in base64 plus JSON overhead.
 pub const STAGE_BODY_LIMIT: usize = MAX_BUNDLE_BYTES / 3 * 4 + 1024 * 1024;
@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::stream))
         .route("/operations", get(history::operations))
         .route("/audit", get(history::audit))
-        // Fleet lease and upgrade journals (upgrade issue), kept on the coordinator agent.
+        // Fleet lease and upgrade journals, in the fleet store every agent reaches.
         .route(
             "/lease",
             put(fleet_docs::put_lease)
@@ -54,12 +54,19 @@ pub fn router(state: AppState) -> Router {
             "/upgrades/{id}",
             put(fleet_docs::put_upgrade).get(fleet_docs::get_upgrade),
         )
+        .route("/upgrades/{id}/entries", get(fleet_docs::upgrade_entries))
+        .route("/fleet/store", get(fleet::store))
+        .route("/fleet/agents", get(fleet::agents))
         // Buildbot's own database: the migrate strategy's backup, upgrade-master, restore.
         .route("/buildbot-db", get(buildbot_db::info))
         .route("/buildbot-db/ops/{upgrade_id}", get(buildbot_db::ops))
         .route("/buildbot-db/backup", post(buildbot_db::backup))
         .route("/buildbot-db/upgrade", post(buildbot_db::upgrade))
         .route("/buildbot-db/restore", post(buildbot_db::restore))
+        // Hygiene of Buildbot's masters table (docs/masters.md).
+        .route("/buildbot-db/masters", get(masters_table::table))
+        .route("/buildbot-db/masters/expire", post(masters_table::expire))
+        .route("/buildbot-db/masters/prune", post(masters_table::prune))
         // Back in rotation after a drain (upgrade issue: rolling, rollback).
         .route("/routing", get(routing::get))
         .route("/routing/resume", post(routing::resume))
@@ -72,6 +79,12 @@ pub fn router(state: AppState) -> Router {
                 .delete(drain::cancel),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Every mutating call carrying a lease epoch is checked (`fence::is_fenced`), after
+        // the token (the last route_layer runs first).
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            fence::check_epoch,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -23,6 +23,8 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
             config.state_dir.display()
         )
     })?;
+    // `[fleet]` settings that can make no store stop the agent here (exit 2).
+    crate::fleet_store::FleetStore::check_config(&config)?;
     // The relay hook binds the worker port here: it must run before the master's workers come.
     let hook = crate::lb::build(&config.load_balancer).await?;
     // A load balancer that answers and says a setting is wrong stops the agent here (exit 2,
@@ -40,6 +42,10 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
     }
     let state = AppState::new(config, db);
     state.set_lb(hook);
+    // A store that does not answer yet is no reason to stop: its calls answer 503 until it does.
+    if let Err(e) = state.fleet_store().connect_now().await {
+        tracing::warn!(fleet = state.fleet_store().fleet(), error = %e, "fleet store not reachable at start");
+    }
     Ok(state)
 }
 
@@ -57,9 +63,17 @@ pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
     tasks.push(tokio::spawn(buildbot_db.resolve_interrupted()));
     // A drain a previous agent left running resumes from its saved state (docs/drain.md).
     tasks.push(tokio::spawn(state.drain().clone().resume()));
+    // Workers whose attach to this master failed half-way are made to reconnect (docs/drain.md).
+    tasks.push(tokio::spawn(state.drain().clone().repair_attaches()));
     // The master's Buildbot version and schema head, cached before the first `GET /v1/master`.
     let configs = crate::configs::Configs::from_ref(state);
     tasks.push(tokio::spawn(async move { configs.code().warm().await }));
+    // The registry: this agent's row at start and every `[fleet] heartbeat_secs`.
+    tasks.push(tokio::spawn(crate::fleet_store::heartbeat_task(
+        state.fleet_store().clone(),
+        registration(state.config()),
+        state.master_handle(),
+    )));
     // WAMP SOURCE WIRING POINT: with a `[wamp]` section, the WAMP source subscribes to the
     // router and keeps `hub.set_wamp_connected` true while its session is up; the polling
     // source pauses meanwhile.
@@ -70,6 +84,27 @@ pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
         )));
     }
     tasks
+}
+
+/// What this agent says about itself in the fleet registry.
+pub fn registration(config: &AgentConfig) -> crate::fleet_store::Registration {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    crate::fleet_store::Registration {
+        name: config.name.clone(),
+        url: config.fleet.advertise_url.clone(),
+        standby: config.fleet.standby,
+        host,
+    }
+}
+
+/// A clean shutdown: the registry row says the agent stopped (best effort).
+pub async fn deregister(state: &AppState) {
+    let name = state.config().name.clone();
+    if let Err(e) = state.fleet_store().stopped(&name).await {
+        tracing::warn!(error = %e, "could not mark this agent stopped in the fleet registry");
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves: HTTPS when the config has a `[tls]`

@@ -11,7 +11,8 @@ use crate::configs::Configs;
 use crate::db::Db;
 use crate::drain::Drains;
 use crate::events::EventHub;
-use crate::fleet_docs::FleetDocs;
+use crate::fleet_store::FleetStore;
+use crate::fleet_store::fence::Fence;
 use crate::lb::{LbStatus, LoadBalancerHook};
 use crate::master::MasterRuntime;
 use crate::master::lifecycle::Lifecycle;
@@ -38,7 +39,9 @@ struct Inner {
     /// The domain services handlers call (`State<Lifecycle>` and so on, see `FromRef` below).
     lifecycle: Lifecycle,
     configs: Configs,
-    fleet_docs: FleetDocs,
+    /// The fleet store (lease, journals, registry, hidden masters) and the fence over it.
+    fleet_store: FleetStore,
+    fence: Fence,
     buildbot_db: BuildbotDb,
 }
 
@@ -64,7 +67,8 @@ impl AppState {
             master.clone(),
         );
         let configs = Configs::new(&config, db.clone(), hub.clone(), master.clone());
-        let fleet_docs = FleetDocs::new(db.clone());
+        let fleet_store = FleetStore::new(&config).with_audit(db.clone());
+        let fence = Fence::new(db.clone(), fleet_store.clone());
         let buildbot_db = BuildbotDb::new(
             &config,
             db.clone(),
@@ -106,7 +110,8 @@ impl AppState {
                 topology,
                 lifecycle,
                 configs,
-                fleet_docs,
+                fleet_store,
+                fence,
                 buildbot_db,
             }),
         }
@@ -139,6 +144,16 @@ impl AppState {
 
     pub fn master(&self) -> &MasterRuntime {
         &self.inner.master
+    }
+
+    /// The master's runtime state, for a task that keeps it (the registry heartbeat).
+    pub fn master_handle(&self) -> Arc<MasterRuntime> {
+        self.inner.master.clone()
+    }
+
+    /// The fleet store (`[fleet]`): lease, journals, registry, hidden masters.
+    pub fn fleet_store(&self) -> &FleetStore {
+        &self.inner.fleet_store
     }
 
     /// The drain service (load-balancer hook, current drain, its task).
@@ -195,9 +210,15 @@ impl FromRef<AppState> for Topology {
     }
 }
 
-impl FromRef<AppState> for FleetDocs {
+impl FromRef<AppState> for FleetStore {
     fn from_ref(state: &AppState) -> Self {
-        state.inner.fleet_docs.clone()
+        state.inner.fleet_store.clone()
+    }
+}
+
+impl FromRef<AppState> for Fence {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.fence.clone()
     }
 }
 

@@ -38,6 +38,25 @@ impl AgentClient {
         }
     }
 
+    /// Like [`AgentClient::new`] for an `https://` agent, trusting only the CA certificate in
+    /// `ca_file` (PEM), e.g. the fleet CA of `scripts/fleet up --hosts`.
+    pub fn with_ca(url: &str, token: &str, ca_file: &std::path::Path) -> Result<Self> {
+        let pem = std::fs::read(ca_file).with_context(|| format!("read {}", ca_file.display()))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", ca_file.display()))?;
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .build()
+            .context("build a reqwest client")?;
+        Ok(Self {
+            base: url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http,
+        })
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

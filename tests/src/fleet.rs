@@ -112,14 +112,31 @@ pub(crate) fn binaries() -> Result<(PathBuf, PathBuf)> {
 /// Runs `scripts/fleet`; only `up` needs (and checks) the binaries.
 fn run_script(args: &[&str]) -> Result<Output> {
     let mut cmd = Command::new(fleet_script());
+    let mut _booting = None;
     if args.first() == Some(&"up") {
         let (agent, cli) = binaries()?;
         cmd.env("BBCTL_AGENT_BIN", agent).env("BBCTL_BIN", cli);
+        _booting = Some(boot_lock()?);
     }
     cmd.args(args)
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("failed to run scripts/fleet {}", args.join(" ")))
+}
+
+/// One fleet boots at a time on this machine, whichever test binary asks (`scripts/test` runs
+/// two binaries side by side): starting masters is the busiest minute of a fleet, and two at once
+/// on two cores make every start-up timing noisy. Held until `scripts/fleet up` returns.
+fn boot_lock() -> Result<nix::fcntl::Flock<fs::File>> {
+    let path = std::env::temp_dir().join("bbctl-e2e-fleet-boot.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
 }
 
 pub(crate) fn describe(output: &Output) -> String {

@@ -1,6 +1,7 @@
 //! Typed views of what `scripts/fleet` writes: DIR/fleet.json and `scripts/fleet status --json`.
 //! Field names are the scripts' public contract (docs/fleet.md).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -26,12 +27,85 @@ pub struct FleetInfo {
     pub realm: String,
     pub router_url: String,
     pub db_url: String,
+    /// Where the agents keep the fleet's control state (`up --fleet-store`).
+    #[serde(default)]
+    pub fleet_store: Option<FleetStoreInfo>,
     pub postgres: PostgresInfo,
     pub router: RouterInfo,
     pub load_balancer: LoadBalancerInfo,
     /// Every slot: running masters first, then standby slots.
     pub masters: Vec<FleetMaster>,
     pub workers: Vec<FleetWorker>,
+    /// `up --hosts` only (docs/fleet.md, "Multi-host fleet"): the fleet's private network.
+    #[serde(default)]
+    pub network: Option<NetworkInfo>,
+    /// `up --hosts` only: host name (`db`, `ops`, `m1`, `lb1`, ...) -> its namespace and address.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostInfo>,
+    /// `up --hosts` only: lb1 and lb2.
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancerHost>,
+    /// `up --hosts` only: the fleet CA.
+    #[serde(default)]
+    pub tls: Option<TlsInfo>,
+}
+
+/// fleet.json's `network` (`up --hosts`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NetworkInfo {
+    pub id: String,
+    pub subnet: String,
+    /// The namespace holding the bridge and every host's veth end `v-<host>`.
+    pub netns: String,
+    pub bridge: String,
+}
+
+/// One host of `up --hosts`: a network namespace with one address on the fleet's bridge.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostInfo {
+    pub netns: String,
+    pub address: String,
+    #[serde(default)]
+    pub runs: Vec<String>,
+}
+
+/// One load balancer of `up --hosts` (fleet.json `load_balancers`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoadBalancerHost {
+    /// `lb1`, `lb2`; also its host's name.
+    pub name: String,
+    pub address: String,
+    pub netns: String,
+    /// The workers' port on `address`.
+    pub port: u16,
+    /// The runtime API, `tcp:ADDR:PORT`.
+    pub runtime: String,
+    pub backend: String,
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// fleet.json's `tls` (`up --hosts`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsInfo {
+    /// The fleet CA's certificate: the inventory's `ca_file`.
+    pub ca_file: PathBuf,
+}
+
+/// fleet.json's `fleet_store`: the fleet store (`up --fleet-store postgres|sqlite`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FleetStoreInfo {
+    /// `postgres` (the fleet's PostgreSQL, a `[fleet]` table in every agent.toml) or `sqlite`
+    /// (no `[fleet]` table: each agent's own store).
+    pub backend: String,
+    /// `[fleet] name`.
+    pub name: String,
+    /// `postgres://bbctl@127.0.0.1:P/bbctl_fleet` (no password inside; postgres only).
+    #[serde(default)]
+    pub db_url: Option<String>,
+    /// The role's password, mode 600 (postgres only).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +153,13 @@ pub struct FleetMaster {
     /// The master's PID when `up` finished (None for standby slots); the live one is in
     /// `<basedir>/twistd.pid`.
     pub master_pid: Option<u32>,
+    /// `up --hosts` only: the slot's host (`m1`, ...), its address and namespace.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +168,9 @@ pub struct FleetWorker {
     pub basedir: PathBuf,
     pub pid: u32,
     pub password: String,
+    /// `up --hosts` only: the load balancer the worker connects through (`lb1`, `lb2`).
+    #[serde(default)]
+    pub load_balancer: Option<String>,
 }
 
 /// `scripts/fleet status --json`.

@@ -11,6 +11,8 @@
 //!   another installed Buildbot (4.2.1); [`Fleet::db_head`] reads the Buildbot DB's schema head.
 //! - [`handmade`] starts the "hand-made" fleet of the adopt tests: a master.cfg, HAProxy config
 //!   and agent TOMLs written by an operator, not by `scripts/fleet` (tests/handmade/).
+//! - [`hosts`] and [`netns`]: the multi-host fleet (`scripts/fleet up --hosts`): entering a host's
+//!   network namespace, partitions, TLS agent clients, HAProxy's runtime API over TCP.
 //! - [`wait_until`] polls a condition with a timeout and says what it waited for.
 //!
 //! The fleet runs the `bbctl-agent` and `bbctl` binaries already built in this target directory
@@ -23,7 +25,9 @@ mod buildbot;
 mod db;
 mod fleet;
 pub mod handmade;
+pub mod hosts;
 mod info;
+pub mod netns;
 mod procs;
 pub mod venv;
 mod wait;
@@ -32,8 +36,8 @@ pub use bbctl::output_text;
 pub use buildbot::{BuildOutcome, Buildbot, ForcedBuild};
 pub use fleet::{Fleet, FleetOptions, repo_root, shared_fleet};
 pub use info::{
-    FleetInfo, FleetMaster, FleetStatus, FleetWorker, LoadBalancerInfo, MasterStatus, PartStatus,
-    PostgresInfo, RouterInfo, WorkerStatus,
+    FleetInfo, FleetMaster, FleetStatus, FleetWorker, HostInfo, LoadBalancerHost, LoadBalancerInfo,
+    MasterStatus, NetworkInfo, PartStatus, PostgresInfo, RouterInfo, TlsInfo, WorkerStatus,
 };
 pub use procs::pid_alive;
 pub use wait::wait_until;

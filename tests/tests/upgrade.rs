@@ -211,7 +211,7 @@ fn rolling_upgrade_survives_sigkill_and_resume_and_keeps_min_serving() {
         eprintln!("kill {n}: bbctl SIGKILLed during `{step}` of {id}");
         requests.push(force_anywhere(&fleet, "sleep", 9));
         assert_eq!(journal(&fleet, Some(&id)).unwrap()["phase"], "running");
-        child = fleet.spawn_bbctl(&["upgrade", "resume", &id]);
+        child = fleet.spawn_bbctl(&["upgrade", "resume", &id, "--take-over"]);
     }
     // The last resume runs to the end while builds keep coming.
     while child.try_wait().unwrap().is_none() {
@@ -376,11 +376,11 @@ fn failed_starts_roll_back_and_abort_rolls_back_on_demand() {
 
     // A v2 whose www port is PostgreSQL's: checkconfig does not bind ports, the start fails.
     let v2 = std::fs::read_to_string(&fleet.info.master_cfg_v2).unwrap();
-    let www = r#"f"tcp:{V['www_port']}:interface=127.0.0.1""#;
+    let www = r#"f"tcp:{V['www_port']}:interface={HOST}""#;
     assert!(v2.contains(www), "master-v2.cfg changed its www line");
     let clash = v2.replace(
         www,
-        &format!(r#"f"tcp:{}:interface=127.0.0.1""#, fleet.info.postgres.port),
+        &format!(r#"f"tcp:{}:interface={{HOST}}""#, fleet.info.postgres.port),
     );
     let dir = tempfile::tempdir().unwrap();
     let clash_cfg = dir.path().join("master.cfg");

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use duration::parse_duration;
 #[allow(unused_imports)] // build.rs compiles this module without the command code.
-pub use upgrade::{AbortArgs, Strategy, UpgradeAction, UpgradeArgs, UpgradeIdArgs};
+pub use upgrade::{AbortArgs, ResumeArgs, Strategy, UpgradeAction, UpgradeArgs, UpgradeIdArgs};
 
 /// The exit codes, shown at the end of `bbctl --help` and in the man page.
 pub const EXIT_CODES_HELP: &str = "\
@@ -70,6 +70,10 @@ pub struct GlobalArgs {
     /// Per-request timeout (overrides the inventory's `timeout_secs`; default 5s).
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Do not read the fleet registry: the inventory's [[masters]] only (an inventory of
+    /// [[seeds]] only is then refused).
+    #[arg(long, global = true, env = "BBCTL_NO_REGISTRY")]
+    pub no_registry: bool,
 }
 
 /// How results are rendered on stdout.
@@ -91,6 +95,9 @@ pub enum Command {
     /// The builds running in the fleet.
     #[command(subcommand)]
     Builds(BuildsCommand),
+    /// The schedulers and change sources of the fleet and the master that owns each.
+    #[command(subcommand)]
+    Schedulers(SchedulersCommand),
     /// Start a master. A master a finished drain took out of the load balancer's rotation is put
     /// back once it runs (unless --keep-out-of-rotation); the output says which.
     Start(StartArgs),
@@ -117,10 +124,46 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum MastersCommand {
-    /// One row per master: state, config, version, workers, builds, uptime.
-    List,
+    /// One row per master: state, config, version, workers, builds, uptime, source (inventory,
+    /// fleet registry or both); then the rows of Buildbot's masters table no agent claims.
+    List(MastersListArgs),
     /// Everything about one master, its workers and builds.
     Show(MasterNameArgs),
+    /// Run a dead master's housekeeping now, with Buildbot's own code: its running builds end
+    /// RETRY and its claimed build requests go back to the queue for the live masters
+    /// (docs/masters.md). Refused unless the master is proven gone.
+    Expire(MastersExpireArgs),
+    /// Hide rows of Buildbot's masters table that are inactive and referenced by nothing
+    /// (kept in bbctl's fleet store; Buildbot's tables are not written).
+    Prune(MastersPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MastersListArgs {
+    /// Also list the rows of Buildbot's masters table hidden by `masters prune`.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MastersExpireArgs {
+    /// The master: its inventory name, its Buildbot name (`host:basedir`) or `#<id>` (the row
+    /// of Buildbot's masters table).
+    pub name: String,
+    /// The master's host is gone: database sessions that cannot be attributed to a master do
+    /// not stop the expiry (audited). If the host still runs the master, builds run twice.
+    #[arg(long)]
+    pub host_gone: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MastersPruneArgs {
+    /// Only say which rows would be hidden.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +184,13 @@ pub enum WorkersCommand {
 #[derive(Debug, Subcommand)]
 pub enum BuildsCommand {
     /// The running builds: builder, worker, master, age.
+    List(FilterArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchedulersCommand {
+    /// Every scheduler and change source with its owner; unowned ones marked (nothing triggers
+    /// them until a master claims them).
     List(FilterArgs),
 }
 

@@ -86,7 +86,7 @@ pub enum UpgradeAction {
     /// The journal of an upgrade (default: the newest).
     Status(UpgradeIdArgs),
     /// Continue an interrupted upgrade from its journal (default: the newest unfinished).
-    Resume(UpgradeIdArgs),
+    Resume(ResumeArgs),
     /// Roll an upgrade back: stop its new masters, return the old ones to full service.
     Abort(AbortArgs),
     /// Every upgrade, newest first.
@@ -97,6 +97,16 @@ pub enum UpgradeAction {
 pub struct UpgradeIdArgs {
     /// The upgrade id (`up-…`).
     pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The upgrade id (`up-…`).
+    pub id: Option<String>,
+    /// Take the upgrade's fleet lease even though another run still holds it (that run's host
+    /// is lost, or its process stopped): that run is refused at its next call and stops.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! operations and audit log.
 
 mod error;
+mod fleet;
 mod sse;
 
 use std::time::Duration;
@@ -12,14 +13,15 @@ use bbctl_api::{
     ActivateRequest, BuildbotDbInfo, BuildbotDbOp, CheckConfigResult, ConfigVersion,
     DbBackupRequest, DbRestoreRequest, DbUpgradeRequest, DrainChange, DrainRequest, DrainStatus,
     Event, FleetView, Health, Lease, LeaseRequest, MasterInfo, OperationRequest, OperationResult,
-    PutUpgradeRequest, RoutingInfo, StageConfigRequest, StartRequest, StopRequest, UpgradeRecord,
-    VersionInfo,
+    PutUpgradeRequest, RoutingInfo, StageConfigRequest, StartRequest, StopRequest, UpgradeEntry,
+    UpgradeRecord, VersionInfo,
 };
 use futures_util::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
+pub use fleet::Fence;
 
 use crate::secret::Secret;
 
@@ -95,6 +97,7 @@ pub struct AgentClient {
     token: Secret,
     timeout: Duration,
     http: reqwest::Client,
+    fence: Fence,
 }
 
 impl AgentClient {
@@ -111,7 +114,14 @@ impl AgentClient {
             token,
             timeout,
             http,
+            fence: Fence::default(),
         }
+    }
+
+    /// This client with `fence`: its mutating calls carry the lease epoch the cell holds.
+    pub fn with_fence(mut self, fence: Fence) -> AgentClient {
+        self.fence = fence;
+        self
     }
 
     /// The agent's name as the operator knows it (inventory name, or the URL for `--agent`).
@@ -251,9 +261,17 @@ impl AgentClient {
             .await
     }
 
-    pub async fn lease_delete(&self, holder: &str) -> Result<serde_json::Value, ApiError> {
+    pub async fn lease_delete(
+        &self,
+        holder: &str,
+        epoch: Option<i64>,
+    ) -> Result<serde_json::Value, ApiError> {
         let mut url = self.endpoint("/v1/lease")?;
         url.query_pairs_mut().append_pair("holder", holder);
+        if let Some(epoch) = epoch {
+            url.query_pairs_mut()
+                .append_pair("epoch", &epoch.to_string());
+        }
         let path = format!("/v1/lease?{}", url.query().unwrap_or_default());
         self.call(reqwest::Method::DELETE, &path, None::<&()>).await
     }
@@ -275,6 +293,12 @@ impl AgentClient {
     pub async fn upgrade_list(&self) -> Result<Vec<UpgradeRecord>, ApiError> {
         self.call(reqwest::Method::GET, "/v1/upgrades", None::<&()>)
             .await
+    }
+
+    /// `GET /v1/upgrades/{id}/entries`: who wrote each journal entry, under which epoch.
+    pub async fn upgrade_entries(&self, id: &str) -> Result<Vec<UpgradeEntry>, ApiError> {
+        let path = format!("/v1/upgrades/{id}/entries");
+        self.call(reqwest::Method::GET, &path, None::<&()>).await
     }
 
     /// `GET /v1/buildbot-db`: the Buildbot DB of the agent's master.
@@ -371,6 +395,31 @@ impl AgentClient {
             .map(|(_, answer)| answer)
     }
 
+    /// Sends one request: the token, and for a write who asks and the lease's fencing epoch.
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: &reqwest::Method,
+        url: &reqwest::Url,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mutating = method != reqwest::Method::GET;
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(self.token.expose())
+            .timeout(self.timeout);
+        if mutating && let Some(who) = requested_by_header() {
+            request = request.header(bbctl_api::REQUESTED_BY_HEADER, who);
+        }
+        if mutating && let Some(fence) = self.fence.header() {
+            request = request.header(bbctl_api::LEASE_EPOCH_HEADER, fence);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await
+    }
+
     /// [`Self::call`], with the HTTP status of the success (e.g. 200 vs 202).
     async fn call_with_status<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
@@ -379,22 +428,16 @@ impl AgentClient {
         body: Option<&B>,
     ) -> Result<(u16, T), ApiError> {
         let secs = self.timeout.as_secs_f64();
-        let mutating = method != reqwest::Method::GET;
-        let mut request = self
-            .http
-            .request(method, self.endpoint(path)?)
-            .bearer_auth(self.token.expose())
-            .timeout(self.timeout);
-        if mutating && let Some(who) = requested_by_header() {
-            request = request.header(bbctl_api::REQUESTED_BY_HEADER, who);
+        let url = self.endpoint(path)?;
+        let response = match self.send(&method, &url, body).await {
+            // A read the agent accepted but did not answer in time (a master slow under load)
+            // is asked once more before the agent counts as unreachable; writes never are.
+            Err(err) if method == reqwest::Method::GET && err.is_timeout() && !err.is_connect() => {
+                self.send(&method, &url, body).await
+            }
+            sent => sent,
         }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| ApiError::transport(&self.name, err, secs))?;
+        .map_err(|err| ApiError::transport(&self.name, err, secs))?;
         let response = self.check(response).await?;
         let status = response.status().as_u16();
         let bytes = response
@@ -459,5 +502,47 @@ mod tests {
             serde_json::Value::Null,
             "reads carry no actor"
         );
+    }
+
+    /// An agent whose first answer to each path comes after 2 s, later ones at once; counts calls.
+    async fn slow_once_agent() -> (AgentClient, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let answer = move || {
+            let calls = counted.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                axum::Json(serde_json::json!({}))
+            }
+        };
+        let app =
+            axum::Router::new().route("/v1/x", axum::routing::get(answer.clone()).post(answer));
+        let client = super::test_agent(app)
+            .await
+            .with_timeout(std::time::Duration::from_millis(500));
+        (client, calls)
+    }
+
+    #[tokio::test]
+    async fn a_read_without_an_answer_in_time_is_asked_once_more_a_write_never() {
+        use std::sync::atomic::Ordering;
+        let (client, calls) = slow_once_agent().await;
+        let read: Result<serde_json::Value, _> = client
+            .call(reqwest::Method::GET, "/v1/x", None::<&()>)
+            .await;
+        assert!(read.is_ok(), "{read:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        let (client, calls) = slow_once_agent().await;
+        let write: Result<serde_json::Value, _> = client
+            .call(reqwest::Method::POST, "/v1/x", None::<&()>)
+            .await;
+        let err = write.unwrap_err();
+        assert!(err.is_unreachable(), "{err:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

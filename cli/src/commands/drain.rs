@@ -4,13 +4,15 @@
 //! `--force-after-deadline` to the drain in progress, see [`super::drain_change`]) and, unless
 //! detached, follows them to the end (see [`super::drain_follow`]).
 
-use bbctl_api::{DrainPhase, DrainRequest};
+use bbctl_api::{DrainPhase, DrainRequest, MasterInfo};
 
 use super::drain_follow::{FollowEnd, FollowOptions};
 use super::master_names::MasterNames;
 use crate::cli::{DrainAction, DrainArgs};
+use crate::client::ApiError;
 use crate::ctx::Ctx;
 use crate::exit::{Exit, Failure};
+use crate::inventory::Target;
 use crate::output::drain as lines;
 use crate::report::{DrainRow, Outcome, Report};
 
@@ -22,22 +24,26 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let clients = ctx.resolve_all(&args.names).await?;
     let lease_warning = refuse_during_upgrade(ctx).await?;
+    // One look at every agent names the masters in the output and gives the fleet view.
+    let answers = ctx.masters().await;
+    let names = MasterNames::from_answers(ctx, &answers);
+    let draining: Vec<&str> = clients.iter().map(|c| c.name()).collect();
+    let ownership = schedulers_left_unowned(ctx, answers, &draining).await;
     let request = DrainRequest {
         deadline_secs: args.deadline.map(|d| d.as_secs_f64()),
         force_after_deadline: args.force_after_deadline,
         reason: args.reason.clone(),
         requested_by: Some(crate::operator::requested_by().to_string()),
     };
-    let (started, names) = tokio::join!(
-        futures_util::future::join_all(clients.iter().map(|client| {
-            let request = &request;
-            async move { client.drain_begin(request).await }
-        })),
-        MasterNames::load(ctx)
-    );
+    let started = futures_util::future::join_all(clients.iter().map(|client| {
+        let request = &request;
+        async move { client.drain_begin(request).await }
+    }))
+    .await;
 
     let mut outcome = Outcome::ok(Report::Streamed);
     outcome.warnings.extend(lease_warning);
+    outcome.warnings.extend(ownership);
     let mut rows = Vec::new();
     let mut followed = Vec::new();
     for (client, answer) in clients.into_iter().zip(started) {
@@ -87,19 +93,19 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Refuses (exit 5) while an upgrade holds the fleet lease: the upgrade drains and starts masters
-/// itself, and a drain of its own would fight it. An unreachable coordinator is only a warning
-/// (returned).
+/// Refuses (exit 5) while an upgrade holds the fleet lease (read through any agent that reaches
+/// the fleet store): the upgrade drains and starts masters itself, and a drain of its own would
+/// fight it. A lease that could not be read is only a warning (returned).
 async fn refuse_during_upgrade(ctx: &Ctx) -> anyhow::Result<Option<String>> {
     match super::upgrade::lease::held_by_upgrade(ctx).await {
         Ok(Some(lease)) => Err(Failure::refused(format!(
             "refusing to drain: an upgrade holds the fleet lease ({}); follow it with \
              `bbctl upgrade status`, or wait for it to end",
-            super::upgrade::lease::describe(&lease, crate::time::now_secs())
+            super::upgrade::lease::describe(&lease)
         ))
         .into()),
         Ok(None) => Ok(None),
-        Err(err) => Ok(Some(super::upgrade::lease::unchecked(&err))),
+        Err(warning) => Ok(Some(warning)),
     }
 }
 
@@ -110,4 +116,28 @@ pub fn phase_exit(phase: DrainPhase) -> Exit {
         DrainPhase::DeadlinePassed => Exit::DeadlinePassed,
         DrainPhase::Cancelled | DrainPhase::Failed => Exit::Failed,
     }
+}
+
+/// For each master to drain that owns schedulers or change sources, the note that they go
+/// unowned when it stops. Best effort: without the fleet view there is no note.
+async fn schedulers_left_unowned(
+    ctx: &Ctx,
+    answers: Vec<(Target, Result<MasterInfo, ApiError>)>,
+    names: &[&str],
+) -> Vec<String> {
+    let Ok((fleet, _)) = super::fleet::load_from(ctx, answers).await else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter_map(|name| {
+            let owned: Vec<_> = fleet
+                .view
+                .services
+                .iter()
+                .filter(|s| s.masterid.is_some_and(|id| fleet.master_name(id) == *name))
+                .collect();
+            super::schedulers::left_unowned_note(name, &owned)
+        })
+        .collect()
 }

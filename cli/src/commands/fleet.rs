@@ -10,6 +10,7 @@ use bbctl_api::{FleetView, MasterInfo};
 use crate::client::ApiError;
 use crate::ctx::Ctx;
 use crate::exit::{Exit, Failure};
+use crate::inventory::Target;
 use crate::report::{Outcome, Report};
 
 pub struct Fleet {
@@ -51,7 +52,14 @@ impl Fleet {
 /// did not answer. When no agent gives the view, the error lists why, agent by agent: exit 3
 /// only when none answered at all, 1 when one answered with an error (such as a refused token).
 pub async fn load(ctx: &Ctx) -> anyhow::Result<(Fleet, Outcome)> {
-    let answers = ctx.masters().await;
+    load_from(ctx, ctx.masters().await).await
+}
+
+/// [`load`] from answers of `ctx.masters()` the caller already has.
+pub async fn load_from(
+    ctx: &Ctx,
+    answers: Vec<(Target, Result<MasterInfo, ApiError>)>,
+) -> anyhow::Result<(Fleet, Outcome)> {
     let mut outcome = Outcome::ok(Report::Streamed);
     let mut known = Vec::new();
     let mut reachable = Vec::new();

@@ -4,9 +4,11 @@
 //! (`GET /v1/master`, `buildbot_name`); a name found there becomes the inventory name, in
 //! `to_master` and in the text of messages and events. A master outside the inventory keeps Buildbot's name.
 
-use bbctl_api::Event;
+use bbctl_api::{Event, MasterInfo};
 
+use crate::client::ApiError;
 use crate::ctx::Ctx;
+use crate::inventory::Target;
 use crate::report::DrainRow;
 
 /// Buildbot's master names → inventory names.
@@ -20,11 +22,15 @@ impl MasterNames {
     /// Asks every agent of the inventory for its master's Buildbot name. Best effort: an agent
     /// that does not answer leaves its master under Buildbot's name.
     pub async fn load(ctx: &Ctx) -> Self {
-        let answers = ctx.masters().await;
-        let pairs = answers.into_iter().filter_map(|(target, answer)| {
-            let info = answer.ok()?;
+        Self::from_answers(ctx, &ctx.masters().await)
+    }
+
+    /// [`Self::load`] from answers of `ctx.masters()` the caller already has.
+    pub fn from_answers(ctx: &Ctx, answers: &[(Target, Result<MasterInfo, ApiError>)]) -> Self {
+        let pairs = answers.iter().filter_map(|(target, answer)| {
+            let info = answer.as_ref().ok()?;
             let buildbot = info.buildbot_name.clone()?;
-            Some((buildbot, ctx.name_for(&target, &info.agent_name)))
+            Some((buildbot, ctx.name_for(target, &info.agent_name)))
         });
         MasterNames::new(pairs)
     }

@@ -1,14 +1,18 @@
-//! `bbctl masters list`: one row per master of the inventory, from every agent at once.
+//! `bbctl masters list`: one row per master of the inventory and the fleet registry, from every
+//! agent at once, then the rows of Buildbot's `masters` table no agent claims
+//! ([`super::masters_unclaimed`]).
 
 use bbctl_api::{MasterInfo, MasterState};
 
+use super::masters_unclaimed;
+use crate::cli::MastersListArgs;
 use crate::client::ApiError;
 use crate::ctx::Ctx;
 use crate::exit::Exit;
-use crate::inventory::Target;
-use crate::report::{MasterRow, Outcome, Report, RowState};
+use crate::inventory::{Target, TargetSource};
+use crate::report::{MasterRow, Outcome, RegistryRow, Report, RowSource, RowState};
 
-pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
+pub async fn run(args: &MastersListArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let answers = ctx.masters().await;
     let mut outcome = Outcome::ok(Report::Streamed);
     let mut rows = Vec::with_capacity(answers.len());
@@ -18,6 +22,9 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Outcome> {
         }
         rows.push(row(&target, answer));
     }
+    let (extra, warning) = masters_unclaimed::rows(ctx, &rows, args.all).await;
+    outcome.warnings.extend(warning);
+    rows.extend(extra);
     outcome.report = Report::Masters(rows);
     Ok(outcome)
 }
@@ -50,11 +57,29 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
         uptime_secs: None,
         masterid: None,
         pid: None,
-        buildbot_name: None,
+        // Known from the registry even when the agent does not answer (so its Buildbot row is
+        // claimed, not listed again as unclaimed).
+        buildbot_name: target
+            .registration
+            .as_ref()
+            .and_then(|r| r.buildbot_name.clone()),
         routing: None,
         routing_reason: None,
         error: None,
         master: None,
+        source: Some(match target.source {
+            TargetSource::Inventory => RowSource::Inventory,
+            TargetSource::Registry => RowSource::Registry,
+            TargetSource::Both => RowSource::Both,
+        }),
+        registry: target.registration.as_ref().map(|r| RegistryRow {
+            url: r.url.clone(),
+            heartbeat_age_secs: r.heartbeat_age_secs,
+            silent: r.silent,
+            stopped: r.stopped,
+        }),
+        masters_row: None,
+        last_active_age_secs: None,
     };
     let info = match answer {
         Ok(info) => info,
@@ -83,7 +108,7 @@ pub fn row(target: &Target, answer: Result<MasterInfo, ApiError>) -> MasterRow {
     row.uptime_secs = info.process.uptime_secs;
     row.masterid = info.masterid;
     row.pid = info.process.pid;
-    row.buildbot_name = info.buildbot_name.clone();
+    row.buildbot_name = info.buildbot_name.clone().or(row.buildbot_name);
     row.routing = info.routing;
     row.routing_reason = info.routing_reason.clone();
     row.master = Some(info);

@@ -11,15 +11,20 @@ mod drain_status;
 mod events;
 mod fleet;
 mod master_names;
+mod masters_expire;
 mod masters_list;
+mod masters_prune;
 mod masters_show;
+mod masters_unclaimed;
 mod routing;
+mod schedulers;
+mod schedulers_list;
 mod start;
 mod stop;
 mod upgrade;
 mod workers_list;
 
-use crate::cli::{BuildsCommand, Command, MastersCommand, WorkersCommand};
+use crate::cli::{BuildsCommand, Command, MastersCommand, SchedulersCommand, WorkersCommand};
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::report::{OperationRow, Outcome, Report};
@@ -27,10 +32,13 @@ use crate::report::{OperationRow, Outcome, Report};
 /// Runs the command the user typed.
 pub async fn run(command: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
     match command {
-        Command::Masters(MastersCommand::List) => masters_list::run(ctx).await,
+        Command::Masters(MastersCommand::List(args)) => masters_list::run(args, ctx).await,
         Command::Masters(MastersCommand::Show(args)) => masters_show::run(args, ctx).await,
+        Command::Masters(MastersCommand::Expire(args)) => masters_expire::run(args, ctx).await,
+        Command::Masters(MastersCommand::Prune(args)) => masters_prune::run(args, ctx).await,
         Command::Workers(WorkersCommand::List(args)) => workers_list::run(args, ctx).await,
         Command::Builds(BuildsCommand::List(args)) => builds_list::run(args, ctx).await,
+        Command::Schedulers(SchedulersCommand::List(args)) => schedulers_list::run(args, ctx).await,
         Command::Start(args) => start::run(args, ctx).await,
         Command::Stop(args) => stop::run(args, ctx).await,
         Command::Drain(args) => drain::run(args, ctx).await,

@@ -3,6 +3,7 @@
 
 pub mod drain;
 pub mod events;
+mod masters_table;
 pub mod progress;
 mod routing;
 mod show;
@@ -37,6 +38,9 @@ pub fn render(report: &Report, format: OutputFormat, tty: bool) -> anyhow::Resul
         (Report::Master(row), _) => show::master(&mut out, row, style)?,
         (Report::Workers(rows), _) => write_table(&mut out, tables::workers(rows, style))?,
         (Report::Builds(rows), _) => write_table(&mut out, tables::builds(rows, style))?,
+        (Report::Schedulers(rows), _) => {
+            write_table(&mut out, tables::schedulers(rows, style))?;
+        }
         // No table at all when no drain started (each agent's error is on stderr).
         (Report::Drains(rows), _) if rows.is_empty() => {}
         (Report::Drains(rows), _) => write_table(&mut out, tables::drains(rows, style))?,
@@ -47,6 +51,8 @@ pub fn render(report: &Report, format: OutputFormat, tty: bool) -> anyhow::Resul
         }
         (Report::Operation(row), _) => write_table(&mut out, tables::operation(row, style))?,
         (Report::Routing(row), _) => write_table(&mut out, routing::routing(row, style))?,
+        (Report::MastersExpire(r), _) => out.write_all(masters_table::expire(r).as_bytes())?,
+        (Report::MastersPrune(r), _) => out.write_all(masters_table::prune(r).as_bytes())?,
         (Report::Upgrade(journal), _) => out.write_all(upgrade::status(journal).as_bytes())?,
         (Report::Upgrades(journals), _) => out.write_all(upgrade::history(journals).as_bytes())?,
     }
@@ -60,10 +66,13 @@ fn json(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
         Report::Master(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::Workers(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
         Report::Builds(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
+        Report::Schedulers(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
         Report::Drains(rows) => serde_json::to_writer_pretty(&mut *out, rows)?,
         Report::Drain(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::Operation(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::Routing(row) => serde_json::to_writer_pretty(&mut *out, row)?,
+        Report::MastersExpire(r) => serde_json::to_writer_pretty(&mut *out, r)?,
+        Report::MastersPrune(r) => serde_json::to_writer_pretty(&mut *out, r)?,
         Report::Upgrade(journal) => serde_json::to_writer_pretty(&mut *out, journal)?,
         Report::Upgrades(journals) => serde_json::to_writer_pretty(&mut *out, journals)?,
         Report::Events(_) | Report::Text(_) | Report::Streamed => return Ok(()),

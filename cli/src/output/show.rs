@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::tables::{Style, config, opt, table, yes_no};
+use super::tables::{Style, config, opt, source, table, yes_no};
 use super::write_table;
 use crate::report::{DrainRow, MasterRow};
 use crate::time::human;
@@ -13,6 +13,7 @@ pub fn master(out: &mut impl Write, row: &MasterRow, style: Style) -> std::io::R
     };
     field(out, "Name", row.name.clone())?;
     field(out, "Agent", row.url.clone())?;
+    field(out, "Source", source(row))?;
     field(
         out,
         "State",

@@ -2,7 +2,11 @@
 
 use comfy_table::{Cell, Color, ContentArrangement, Table, presets};
 
-use crate::report::{BuildRow, DrainRow, MasterRow, OperationRow, RowState, WorkerRow};
+use bbctl_api::ServiceKind;
+
+use crate::report::{
+    BuildRow, DrainRow, MasterRow, OperationRow, RowState, SchedulerRow, WorkerRow,
+};
 use crate::time::{human, now_secs};
 
 /// How a table is drawn.
@@ -56,7 +60,10 @@ fn state_cell(state: RowState, tty: bool) -> Cell {
     match state {
         RowState::Running => cell.fg(Color::Green),
         RowState::Draining | RowState::Starting | RowState::Stopping => cell.fg(Color::Yellow),
-        RowState::Unreachable | RowState::Error | RowState::Unhealthy => cell.fg(Color::Red),
+        RowState::Unreachable | RowState::Error | RowState::Unhealthy | RowState::Silent => {
+            cell.fg(Color::Red)
+        }
+        RowState::StaleName => cell.fg(Color::Yellow),
         _ => cell,
     }
 }
@@ -64,6 +71,7 @@ fn state_cell(state: RowState, tty: bool) -> Cell {
 pub fn masters(rows: &[MasterRow], style: Style) -> Table {
     let mut header = vec![
         "NAME", "STATE", "ACTIVE", "ROUTING", "CONFIG", "VERSION", "WORKERS", "BUILDS", "UPTIME",
+        "SOURCE",
     ];
     if style.wide {
         header.extend(["URL", "MASTERID", "PID", "BUILDBOT NAME", "EXECUTABLE"]);
@@ -83,6 +91,7 @@ pub fn masters(rows: &[MasterRow], style: Style) -> Table {
             Cell::new(opt(row.workers)),
             Cell::new(opt(row.builds)),
             Cell::new(opt(row.uptime_secs.map(human))),
+            Cell::new(source(row)),
         ];
         if style.wide {
             cells.extend([
@@ -96,6 +105,25 @@ pub fn masters(rows: &[MasterRow], style: Style) -> Table {
         table.add_row(cells);
     }
     table
+}
+
+/// The SOURCE cell: `both`, `inventory`, `registry` or `buildbot`; a late registry heartbeat
+/// adds its age (`both, silent 45s`), a Buildbot row its `last_active` age.
+pub fn source(row: &MasterRow) -> String {
+    let Some(source) = row.source else {
+        return "-".to_string();
+    };
+    if let Some(reg) = row.registry.as_ref().filter(|r| r.silent && !r.stopped) {
+        return format!(
+            "{}, silent {}",
+            source.as_str(),
+            human(reg.heartbeat_age_secs)
+        );
+    }
+    match row.last_active_age_secs {
+        Some(age) => format!("{}, last active {} ago", source.as_str(), human(age as f64)),
+        None => source.as_str().to_string(),
+    }
 }
 
 pub fn workers(rows: &[WorkerRow], style: Style) -> Table {
@@ -118,6 +146,30 @@ pub fn workers(rows: &[WorkerRow], style: Style) -> Table {
                 builds.join(","),
                 opt(row.pause_reason.as_deref()),
             ]);
+        }
+        table.add_row(cells);
+    }
+    table
+}
+
+pub fn schedulers(rows: &[SchedulerRow], style: Style) -> Table {
+    let mut header = vec!["KIND", "NAME", "OWNER"];
+    if style.wide {
+        header.extend(["MASTERID", "BUILDBOT NAME"]);
+    }
+    let mut table = table(style, &header);
+    for row in rows {
+        let kind = match row.kind {
+            ServiceKind::Scheduler => "scheduler",
+            ServiceKind::ChangeSource => "change source",
+        };
+        let mut cells = vec![
+            kind.to_string(),
+            row.name.clone(),
+            row.owner.clone().unwrap_or_else(|| "(unowned)".to_string()),
+        ];
+        if style.wide {
+            cells.extend([opt(row.masterid), opt(row.buildbot_name.as_deref())]);
         }
         table.add_row(cells);
     }

@@ -75,6 +75,10 @@ pub struct Journal {
     /// Buildbot-only upgrade keeps the configuration's sha256).
     #[serde(default)]
     pub previous_buildbot: BTreeMap<String, String>,
+    /// The Buildbot master id of each old master when the upgrade started: an old master later
+    /// removed from the inventory (its host lost) is judged by that row of Buildbot's `masters`.
+    #[serde(default)]
+    pub old_masterids: BTreeMap<String, i64>,
     pub steps: Vec<Step>,
     pub phase: Phase,
     pub started_at: f64,

@@ -74,8 +74,8 @@ fn no_db(s: &FakeState, db: &FakeDb) -> Option<Response> {
     let Some(info) = &db.info else {
         return Some(error(
             ErrorCode::OperationFailed,
-            "the migrate strategy needs `[master] db_url` in the agent config (this agent has \
-             none)",
+            "Buildbot's database is not configured on this agent: set `[master] db_url` in the \
+             agent config (needed by the migrate strategy and the masters-table commands)",
         ));
     };
     let _ = s;

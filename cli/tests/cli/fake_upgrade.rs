@@ -1,7 +1,7 @@
-//! What a fake agent needs beyond `fake_agent.rs` to take part in a whole `bbctl upgrade`: the
-//! fleet lease, staging / checkconfig / activation of a configuration (with the Buildbot it
-//! names, whose version and DB schema head come from [`Codes`]), the journal store and
-//! `/readyz`. Kept apart from `fake_agent.rs` because those routes are not (yet) rows of the
+//! What a fake agent needs beyond `fake_agent.rs` to take part in a whole `bbctl upgrade`:
+//! staging / checkconfig / activation of a configuration (with the Buildbot it names, whose
+//! version and DB schema head come from [`Codes`]), `/readyz`, and the fleet store of
+//! `fake_store.rs` (the lease, the journals). Kept apart from `fake_agent.rs` because those routes are not (yet) rows of the
 //! contract test that checks the fake against the real agent (`server/tests/api/contract.rs`);
 //! they answer with the same wire types and status codes as the real agent for the cases the
 //! upgrade tests use.
@@ -18,30 +18,38 @@ use axum::{Json, Router};
 use bbctl_api::*;
 
 use crate::fake_agent::{FakeState, body, error, rejected};
+pub use crate::fake_store::{FakeStore, OTHER_RUN};
+use crate::fake_store::{
+    fenced, fleet_store, journal_entries, journal_get, journal_put, journals, lease_delete,
+    lease_get, lease_put,
+};
 
 /// The Buildbot installs the fake hosts: executable → (version, DB schema head).
 pub type Codes = BTreeMap<String, (String, String)>;
 
-/// What one agent keeps for an upgrade; the journal store and the lease matter on the
-/// coordinator only.
+/// What one agent keeps for an upgrade; the store matters on the coordinator(s) only.
 #[derive(Default)]
 pub struct UpgradeState {
     pub codes: Codes,
     pub staged: BTreeMap<String, ConfigVersion>,
     pub activations: Vec<(String, Option<String>)>,
-    pub lease: Option<Lease>,
-    pub journals: BTreeMap<String, UpgradeRecord>,
+    pub store: Arc<Mutex<FakeStore>>,
+    /// This agent cannot reach the store: its store routes answer 503 `store_unavailable`.
+    pub store_down: bool,
+    /// Every mutating call refused for a stale lease epoch (path).
+    pub fenced: Vec<String>,
     /// Activations fail (the new master's gate fails).
     pub fail_activate: bool,
 }
 
-type Both = (Arc<Mutex<FakeState>>, Arc<Mutex<UpgradeState>>);
+pub type Both = (Arc<Mutex<FakeState>>, Arc<Mutex<UpgradeState>>);
 
 /// The routes of `fake_agent::router` plus the upgrade's.
 pub fn router(state: Arc<Mutex<FakeState>>, upgrade: Arc<Mutex<UpgradeState>>) -> Router {
     let both: Both = (state.clone(), upgrade);
     let extra = Router::new()
         .route("/readyz", get(readyz))
+        .route("/v1/fleet/store", get(fleet_store))
         .route(
             "/v1/lease",
             put(lease_put).get(lease_get).delete(lease_delete),
@@ -51,11 +59,12 @@ pub fn router(state: Arc<Mutex<FakeState>>, upgrade: Arc<Mutex<UpgradeState>>) -
         .route("/v1/configs/{sha}/activate", post(activate))
         .route("/v1/upgrades", get(journals))
         .route("/v1/upgrades/{id}", put(journal_put).get(journal_get))
+        .route("/v1/upgrades/{id}/entries", get(journal_entries))
         .with_state(both);
     crate::fake_agent::router(state).merge(extra)
 }
 
-fn now() -> f64 {
+pub fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
@@ -81,63 +90,6 @@ async fn readyz(State((s, _)): State<Both>) -> Response {
     (status, Json(health)).into_response()
 }
 
-async fn lease_put(State((_, u)): State<Both>, headers: HeaderMap, bytes: Bytes) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    let req: LeaseRequest = match body(&bytes) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let mut u = u.lock().unwrap();
-    if let Some(l) = &u.lease
-        && l.holder != req.holder
-        && l.expires_at > now()
-    {
-        let body = ErrorEnvelope {
-            error: ErrorBody {
-                code: ErrorCode::Conflict,
-                message: format!("the fleet lease is held by {}", l.holder),
-                details: Some(serde_json::to_value(l).unwrap()),
-            },
-        };
-        return (StatusCode::CONFLICT, Json(body)).into_response();
-    }
-    let acquired_at = u
-        .lease
-        .as_ref()
-        .filter(|l| l.holder == req.holder)
-        .map_or(now(), |l| l.acquired_at);
-    let lease = Lease {
-        holder: req.holder,
-        reason: req.reason,
-        kind: req.kind,
-        acquired_at,
-        renewed_at: now(),
-        expires_at: now() + req.ttl_secs,
-    };
-    u.lease = Some(lease.clone());
-    Json(lease).into_response()
-}
-
-async fn lease_get(State((_, u)): State<Both>, headers: HeaderMap) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    match u.lock().unwrap().lease.clone() {
-        Some(l) => Json(l).into_response(),
-        None => error(ErrorCode::NotFound, "no fleet lease is held"),
-    }
-}
-
-async fn lease_delete(State((_, u)): State<Both>, headers: HeaderMap) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    u.lock().unwrap().lease = None;
-    Json(serde_json::json!({"released": true})).into_response()
-}
-
 /// `venv` or `venv/bin/buildbot` → the executable.
 fn executable(buildbot: &str) -> String {
     if buildbot.ends_with("/buildbot") {
@@ -155,6 +107,9 @@ async fn stage(State((s, u)): State<Both>, headers: HeaderMap, bytes: Bytes) -> 
         Ok(r) => r,
         Err(r) => return *r,
     };
+    if let Some(r) = fenced(&mut u.lock().unwrap(), &headers, "stage") {
+        return r;
+    }
     let exe = match &req.buildbot {
         Some(b) => executable(b),
         None => s
@@ -190,8 +145,11 @@ async fn stage(State((s, u)): State<Both>, headers: HeaderMap, bytes: Bytes) -> 
     (StatusCode::CREATED, Json(version)).into_response()
 }
 
-async fn checkconfig(State(_): State<Both>, headers: HeaderMap) -> Response {
+async fn checkconfig(State((_, u)): State<Both>, headers: HeaderMap) -> Response {
     if let Some(r) = rejected(&headers) {
+        return r;
+    }
+    if let Some(r) = fenced(&mut u.lock().unwrap(), &headers, "checkconfig") {
         return r;
     }
     Json(CheckConfigResult {
@@ -216,6 +174,9 @@ async fn activate(
         Err(r) => return *r,
     };
     let mut u = u.lock().unwrap();
+    if let Some(r) = fenced(&mut u, &headers, "activate") {
+        return r;
+    }
     let mut s = s.lock().unwrap();
     if s.master.process.running {
         return error(
@@ -260,57 +221,4 @@ async fn activate(
         routing: None,
     })
     .into_response()
-}
-
-async fn journals(State((_, u)): State<Both>, headers: HeaderMap) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    let mut all: Vec<UpgradeRecord> = u.lock().unwrap().journals.values().cloned().collect();
-    all.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
-    Json(all).into_response()
-}
-
-async fn journal_get(
-    State((_, u)): State<Both>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    match u.lock().unwrap().journals.get(&id) {
-        Some(r) => Json(r.clone()).into_response(),
-        None => error(ErrorCode::NotFound, &format!("no upgrade {id}")),
-    }
-}
-
-async fn journal_put(
-    State((_, u)): State<Both>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Bytes,
-) -> Response {
-    if let Some(r) = rejected(&headers) {
-        return r;
-    }
-    let req: PutUpgradeRequest = match body(&bytes) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let mut u = u.lock().unwrap();
-    let current = u.journals.get(&id).map_or(0, |r| r.version);
-    if req.expected_version.is_some_and(|v| v != current) {
-        return error(ErrorCode::Conflict, "journal version mismatch");
-    }
-    let created_at = u.journals.get(&id).map_or(now(), |r| r.created_at);
-    let record = UpgradeRecord {
-        id: id.clone(),
-        version: current + 1,
-        created_at,
-        updated_at: now(),
-        doc: req.doc,
-    };
-    u.journals.insert(id, record.clone());
-    Json(record).into_response()
 }

@@ -13,9 +13,9 @@ fn list_table_snapshot() {
     ]);
     let run = fleet.bbctl(&["masters", "list"]).expect(0);
     let expected = "\
-NAME       STATE     ACTIVE   ROUTING   CONFIG              VERSION   WORKERS   BUILDS   UPTIME
-master-1   running   yes      ready     v2 (0123456789ab)   4.3.0     1         0        3m12s
-master-2   standby   no       ready     v2 (0123456789ab)   4.3.0     0         0        -
+NAME       STATE     ACTIVE   ROUTING   CONFIG              VERSION   WORKERS   BUILDS   UPTIME   SOURCE
+master-1   running   yes      ready     v2 (0123456789ab)   4.3.0     1         0        3m12s    inventory
+master-2   standby   no       ready     v2 (0123456789ab)   4.3.0     0         0        -        inventory
 ";
     assert_eq!(run.stdout, expected);
     assert_eq!(run.stderr, "");
@@ -98,6 +98,7 @@ fn show_prints_everything_about_one_master() {
     let run = fleet.bbctl(&["masters", "show", "master-2"]).expect(0);
     for needle in [
         "Name:       master-2",
+        "Source:     inventory",
         "State:      running",
         "Basedir:    /srv/master-2",
         "Executable: /opt/buildbot-4.3/bin/buildbot",

@@ -11,20 +11,20 @@ use crate::fake_agent::{FakeAgent, FakeDb};
 use crate::fake_upgrade::{self, UpgradeState};
 use crate::support::Fleet;
 
-const OLD: &str = "/opt/buildbot-4.2.1/bin/buildbot";
+pub(crate) const OLD: &str = "/opt/buildbot-4.2.1/bin/buildbot";
 const NEW_VENV: &str = "/opt/buildbot-4.3.0";
-const NEW: &str = "/opt/buildbot-4.3.0/bin/buildbot";
+pub(crate) const NEW: &str = "/opt/buildbot-4.3.0/bin/buildbot";
 
 /// Fake agents for an upgrade: `running` masters on `exe`, then `standby` idle slots, one DB.
-struct MigrateFleet {
-    fleet: Fleet,
-    upgrades: Vec<Arc<Mutex<UpgradeState>>>,
+pub(crate) struct MigrateFleet {
+    pub(crate) fleet: Fleet,
+    pub(crate) upgrades: Vec<Arc<Mutex<UpgradeState>>>,
     db: Arc<Mutex<FakeDb>>,
     cfg: tempfile::TempDir,
 }
 
 impl MigrateFleet {
-    fn new(running: usize, standby: usize, exe: &str, db: FakeDb) -> MigrateFleet {
+    pub(crate) fn new(running: usize, standby: usize, exe: &str, db: FakeDb) -> MigrateFleet {
         let db = Arc::new(Mutex::new(db));
         let (version, head) = if exe == OLD {
             ("4.2.1", "066")
@@ -90,7 +90,7 @@ impl MigrateFleet {
         }
     }
 
-    fn upgrade(&self, extra: &[&str]) -> crate::support::Run {
+    pub(crate) fn upgrade(&self, extra: &[&str]) -> crate::support::Run {
         let cfg = self.cfg.path().join("master.cfg");
         let mut args = vec!["upgrade", "--new-config", cfg.to_str().unwrap(), "--yes"];
         args.extend_from_slice(extra);
@@ -98,9 +98,10 @@ impl MigrateFleet {
     }
 
     /// The journal the coordinator (master-1) keeps.
-    fn journal(&self) -> Option<Value> {
+    pub(crate) fn journal(&self) -> Option<Value> {
         let u = self.upgrades[0].lock().unwrap();
-        u.journals.values().next().map(|r| r.doc.clone())
+        let store = u.store.lock().unwrap();
+        store.journals.values().next().map(|r| r.doc.clone())
     }
 
     fn steps(&self) -> Vec<String> {
@@ -146,7 +147,7 @@ impl MigrateFleet {
     }
 }
 
-fn names(n: usize) -> Vec<String> {
+pub(crate) fn names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("host:/srv/master-{i}")).collect()
 }
 
@@ -512,13 +513,16 @@ fn resume_after_a_kill_during_migrate_takes_the_agents_record_instead_of_migrati
         m.insert(key.into(), Value::Null);
     }
     m["window"]["first_new_ready_at"] = Value::Null;
-    f.upgrades[0].lock().unwrap().journals.insert(
+    let store = f.upgrades[0].lock().unwrap().store.clone();
+    store.lock().unwrap().journals.insert(
         id.clone(),
         UpgradeRecord {
             id: id.clone(),
             version: 7,
             created_at: 1.0,
             updated_at: 2.0,
+            holder: String::new(),
+            epoch: 1,
             doc: j,
         },
     );

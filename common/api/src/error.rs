@@ -33,6 +33,10 @@ pub enum ErrorCode {
     NotFound,
     /// 409: the request conflicts with the current state (already running, drain in progress, …).
     Conflict,
+    /// 409: the caller's fleet-lease epoch ([`crate::LEASE_EPOCH_HEADER`], or a journal append's
+    /// `epoch`) is older than one the agent has seen: another operator took the lease. Nothing
+    /// was done. `details` is a [`crate::StaleEpochDetails`].
+    StaleEpoch,
     /// 413: an upload over the size limit.
     PayloadTooLarge,
     /// 422: the request was understood but the operation failed (checkconfig failed, master
@@ -40,6 +44,8 @@ pub enum ErrorCode {
     OperationFailed,
     /// 502: Buildbot (REST API, process) did not answer as expected.
     Upstream,
+    /// 503: the fleet store (`[fleet] db_url`) did not answer; retry later.
+    StoreUnavailable,
     /// 504: an operation did not finish within its timeout.
     Timeout,
     /// 500: a bug or an unexpected local failure; the agent logs the cause.
@@ -54,9 +60,11 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
+            ErrorCode::StaleEpoch => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::OperationFailed => 422,
             ErrorCode::Upstream => 502,
+            ErrorCode::StoreUnavailable => 503,
             ErrorCode::Timeout => 504,
             ErrorCode::Internal => 500,
         }

@@ -25,6 +25,7 @@ mod drain;
 mod error;
 mod events;
 mod fleet;
+mod masters_table;
 mod routing;
 mod topology;
 
@@ -34,11 +35,12 @@ pub use drain::*;
 pub use error::*;
 pub use events::*;
 pub use fleet::*;
+pub use masters_table::*;
 pub use routing::*;
 pub use topology::*;
 
 /// The API version served under `/v1`. Bumped on any incompatible change of a wire type.
-pub const API_VERSION: &str = "1";
+pub const API_VERSION: &str = "2";
 
 /// The environment variable / vars-file convention: the agent writes the master's per-master
 /// values to this file in the master's basedir before it runs `checkconfig` or starts the master,

@@ -179,6 +179,17 @@ pub trait BuildbotApi: Send + Sync + 'static {
     fn builders(&self) -> BoxFuture<'_, RestResult<Vec<Builder>>>;
     /// `/buildrequests?complete=false`: pending and claimed requests.
     fn incomplete_buildrequests(&self) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>>;
+    /// `/buildrequests?complete=false&claimed_by_masterid=<id>`: the requests master `masterid`
+    /// has claimed and not finished.
+    fn claimed_buildrequests(&self, masterid: i64) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>> {
+        Box::pin(async move {
+            let all = self.incomplete_buildrequests().await?;
+            Ok(all
+                .into_iter()
+                .filter(|r| r.claimed_by_masterid == Some(masterid))
+                .collect())
+        })
+    }
     /// `/schedulers`: every scheduler and the master that owns it.
     fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
     /// `/changesources`: every change source and the master that owns it.

@@ -211,6 +211,19 @@ impl BuildbotApi for RestClient {
             .boxed()
     }
 
+    fn claimed_buildrequests(&self, masterid: i64) -> BoxFuture<'_, RestResult<Vec<BuildRequest>>> {
+        async move {
+            let path = format!("buildrequests?complete=false&claimed_by_masterid={masterid}");
+            let all: Vec<BuildRequest> = self.list(&path, "buildrequests").await?;
+            // Filtered here too: a Buildbot that ignored the filter must not widen the answer.
+            Ok(all
+                .into_iter()
+                .filter(|r| r.claimed_by_masterid == Some(masterid))
+                .collect())
+        }
+        .boxed()
+    }
+
     fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
         self.list("schedulers", "schedulers").boxed()
     }

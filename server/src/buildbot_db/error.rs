@@ -15,7 +15,8 @@ pub enum BuildbotDbError {
     #[error("timeout_secs must be a positive number of seconds (at most 86400)")]
     BadTimeout,
     #[error(
-        "the migrate strategy needs `[master] db_url` in the agent config (this agent has none)"
+        "Buildbot's database is not configured on this agent: set `[master] db_url` in the agent \
+         config (needed by the migrate strategy and the masters-table commands)"
     )]
     NoDbUrl,
     /// The URL cannot be read.
@@ -38,6 +39,12 @@ pub enum BuildbotDbError {
         message: String,
         db_head: Option<String>,
     },
+    /// `masters/expire`: no such row in Buildbot's `masters` table.
+    #[error("no master with id {0} in Buildbot's masters table")]
+    NoSuchMaster(i64),
+    /// `masters/expire`: the master is not proven gone; the message says why.
+    #[error("{0}")]
+    NotGone(String),
     #[error("no backup of upgrade {0} on this agent")]
     NoBackup(String),
     #[error("backup {location}: sha256 is {actual}, the backup recorded {expected}")]

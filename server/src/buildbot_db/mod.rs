@@ -8,13 +8,19 @@
 //! (the pure rule "no master is using the database"), `tools` (the external programs), `ops`
 //! (recording, one at a time, idempotent by (upgrade id, kind), in their own task), `recover`
 //! (the resolution of an operation an agent restart interrupted), and one file per operation:
-//! `backup`, `upgrade`, `restore`.
+//! `backup`, `upgrade`, `restore`. The hygiene of Buildbot's `masters` table (docs/masters.md):
+//! `masters_table` (the rows and what references them), `gone` (the pure rule "this master's
+//! process is gone"), `expire` (its housekeeping by Buildbot's own code, `expire.py`), `prune`.
 
 pub mod backup;
 pub mod error;
+pub mod expire;
+pub mod gone;
 pub mod guard;
+pub mod masters_table;
 pub mod ops;
 pub mod pg;
+pub mod prune;
 pub mod recover;
 pub mod restore;
 pub mod tools;
@@ -33,6 +39,7 @@ use crate::configs::Configs;
 use crate::db::{Db, buildbot_db_ops};
 use crate::events::EventHub;
 use crate::master::MasterRuntime;
+use crate::master::vars::VarsFile;
 use crate::secret::DbUrl;
 use url::{Backend, DbTarget};
 
@@ -46,6 +53,10 @@ pub struct BuildbotDb {
     hub: EventHub,
     configs: Configs,
     runtime: Arc<MasterRuntime>,
+    /// This agent's name and its master's basedir: which `masters` row is its own (expire).
+    agent_name: String,
+    master_basedir: PathBuf,
+    vars: VarsFile,
     flights: Arc<ops::Flights>,
     /// `pg_dump --version` per executable, once found: `GET /v1/buildbot-db` is polled (verify
     /// asks every second), and a version does not change under a running agent.
@@ -68,6 +79,9 @@ impl BuildbotDb {
             hub,
             configs,
             runtime,
+            agent_name: config.name.clone(),
+            master_basedir: config.master.basedir.clone(),
+            vars: VarsFile::new(config),
             flights: Arc::default(),
             tool_versions: Arc::default(),
         }

@@ -91,7 +91,7 @@ fn first_line(s: &str) -> &str {
 }
 
 /// Runs `f` on a fresh connection in a blocking thread.
-async fn with_db<T, F>(target: &DbTarget, f: F) -> Result<T, String>
+pub(super) async fn with_db<T, F>(target: &DbTarget, f: F) -> Result<T, String>
 where
     T: Send + 'static,
     F: FnOnce(&mut PgConnection) -> Result<T, String> + Send + 'static,
@@ -105,7 +105,7 @@ where
     .map_err(|e| format!("database task failed: {e}"))?
 }
 
-fn q(e: diesel::result::Error) -> String {
+pub(super) fn q(e: diesel::result::Error) -> String {
     first_line(&e.to_string()).to_owned()
 }
 
@@ -139,7 +139,7 @@ fn masters(conn: &mut PgConnection) -> Result<Vec<BuildbotMasterRow>, String> {
 /// non-superuser sees `backend_type` only for its own role's sessions (NULL for the others,
 /// which are kept: another role's client is in the way); background processes have no user
 /// (`usesysid` NULL — Buildbot's DB user can see that much of every row).
-fn sessions(conn: &mut PgConnection) -> Result<Vec<DbSession>, String> {
+pub(super) fn sessions(conn: &mut PgConnection) -> Result<Vec<DbSession>, String> {
     let rows: Vec<SessionRow> = diesel::sql_query(
         "SELECT pid::bigint AS pid, COALESCE(application_name, '') AS application_name, \
          host(client_addr) AS client_addr, state::text AS state FROM pg_stat_activity \

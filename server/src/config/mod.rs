@@ -5,6 +5,7 @@
 //! message names the bad setting; `main` prints it and exits with status 2.
 
 pub mod buildbot_db;
+pub mod fleet;
 mod read;
 mod rest_auth;
 mod source;
@@ -18,6 +19,7 @@ use read::{Reader, bad};
 pub use source::{ENV_CONFIG_PATH, ENV_PREFIX};
 
 pub use buildbot_db::BuildbotDbConfig;
+pub use fleet::FleetConfig;
 
 use crate::buildbot::RestAuth;
 use crate::lb::{LbConfig, LbSettings};
@@ -61,6 +63,9 @@ pub struct AgentConfig {
     pub tls: Option<TlsConfig>,
     /// `[buildbot_db]`: tools and backups of the migrate strategy (every key has a default).
     pub buildbot_db: BuildbotDbConfig,
+    /// `[fleet]`: the fleet store, its name and this agent's registry entry (every key has a
+    /// default: without `db_url` the store is `<state_dir>/fleet.sqlite`).
+    pub fleet: FleetConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +142,7 @@ impl AgentConfig {
         let load_balancer = read_load_balancer(&mut r)?;
         let tls = read_tls(&mut r, base)?;
         let buildbot_db = buildbot_db::read(&mut r, base, &state_dir)?;
+        let fleet = fleet::read(&mut r, base, listen, tls.as_ref())?;
         r.finish()?;
         Ok(AgentConfig {
             name,
@@ -150,6 +156,7 @@ impl AgentConfig {
             load_balancer,
             tls,
             buildbot_db,
+            fleet,
         })
     }
 
@@ -242,6 +249,7 @@ fn read_load_balancer(r: &mut Reader<'_>) -> Result<LbConfig, ConfigError> {
     let settings = LbSettings {
         kind: r.opt_str("load_balancer.kind")?,
         runtime_socket: r.opt_str("load_balancer.runtime_socket")?,
+        runtime_sockets: r.opt_str_list("load_balancer.runtime_sockets")?,
         backend: r.opt_str("load_balancer.backend")?,
         server: r.opt_str("load_balancer.server")?,
         listen: r.opt_str("load_balancer.listen")?,

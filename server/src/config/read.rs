@@ -66,6 +66,29 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A list of strings (`["a", "b"]`); an entry that is not a string names its position.
+    pub fn opt_str_list(&mut self, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.lookup(key)? {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(bad(
+                        key,
+                        &format!("entry {} must be a string, not {}", i + 1, other.type_str()),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(bad(
+                key,
+                &format!("must be a list of strings, not {}", other.type_str()),
+            )),
+        }
+    }
+
     pub fn req_str(&mut self, key: &str) -> Result<String, ConfigError> {
         match self.opt_str(key)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
@@ -84,6 +107,17 @@ impl<'a> Reader<'a> {
             Some(other) => Err(bad(
                 key,
                 &format!("must be a number, not {}", other.type_str()),
+            )),
+        }
+    }
+
+    pub fn opt_bool(&mut self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.lookup(key)? {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(bad(
+                key,
+                &format!("must be true or false, not {}", other.type_str()),
             )),
         }
     }

@@ -28,10 +28,17 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "wamp",
     "load_balancer",
     "tls",
+    "fleet",
 ];
 
 /// Keys whose override value is parsed as a TOML literal (number, boolean) instead of a string.
-const NON_STRING_KEYS: &[&str] = &["poll_interval_secs", "master.start_timeout_secs"];
+const NON_STRING_KEYS: &[&str] = &[
+    "poll_interval_secs",
+    "master.start_timeout_secs",
+    "fleet.heartbeat_secs",
+    "fleet.standby",
+    "load_balancer.runtime_sockets",
+];
 
 /// Reads the file at `path` as a TOML table.
 pub fn read_file(path: &Path) -> Result<Table, ConfigError> {

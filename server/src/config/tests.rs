@@ -237,3 +237,145 @@ fn rest_auth_can_come_from_the_environment() {
         Some(RestAuth::Password { ref user, .. }) if user == "bbctl-agent"
     ));
 }
+
+#[test]
+fn fleet_defaults_to_a_sqlite_store_named_default() {
+    let c = parse(MINIMAL).unwrap().fleet;
+    assert_eq!(c.name, "default");
+    assert!(c.db_url.is_none() && c.password.is_none());
+    assert_eq!(c.advertise_url, format!("http://{DEFAULT_LISTEN}"));
+    assert_eq!(c.heartbeat, Duration::from_secs(10));
+    assert!(!c.standby);
+}
+
+#[test]
+fn fleet_password_comes_from_its_file_and_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.pw"), "fl33t-pw\n").unwrap();
+    let mut table: toml::Table = MINIMAL.parse().unwrap();
+    source::apply_env(
+        &mut table,
+        [
+            ("BBCTL_AGENT_FLEET__NAME", "prod"),
+            (
+                "BBCTL_AGENT_FLEET__DB_URL",
+                "postgres://bbctl@db.example:5432/bbctl_fleet?sslmode=require",
+            ),
+            ("BBCTL_AGENT_FLEET__PASSWORD_FILE", "fleet.pw"),
+            ("BBCTL_AGENT_FLEET__HEARTBEAT_SECS", "2.5"),
+            ("BBCTL_AGENT_FLEET__STANDBY", "true"),
+            (
+                "BBCTL_AGENT_FLEET__ADVERTISE_URL",
+                "https://m1.example:7700/",
+            ),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .unwrap();
+    let c = AgentConfig::from_table(&table, dir.path()).unwrap();
+    assert_eq!(c.fleet.name, "prod");
+    assert_eq!(c.fleet.password.as_ref().unwrap().expose(), "fl33t-pw");
+    assert_eq!(c.fleet.advertise_url, "https://m1.example:7700");
+    assert_eq!(c.fleet.heartbeat, Duration::from_millis(2500));
+    assert!(c.fleet.standby);
+    assert!(!format!("{c:?}").contains("fl33t-pw"), "redacted in Debug");
+}
+
+#[test]
+fn fleet_errors_name_the_setting_and_hide_the_password() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "db_url = \"postgres://bbctl:s3cret-pw@db/bbctl_fleet\"",
+            "bad setting `fleet.db_url`: must not hold a password",
+        ),
+        (
+            "db_url = \"postgres://bbctl@db/bbctl_fleet?password=s3cret-pw\"",
+            "bad setting `fleet.db_url`: must not hold a password",
+        ),
+        (
+            "db_url = \"sqlite:///tmp/x\"",
+            "bad setting `fleet.db_url`: must be a postgres:// URL",
+        ),
+        (
+            "db_url = \"postgres://bbctl@db/f\"\npassword_file = \"/nonexistent/pw\"",
+            "bad setting `fleet.password_file`: cannot read /nonexistent/pw",
+        ),
+        (
+            "password_file = \"/nonexistent/pw\"",
+            "bad setting `fleet.password_file`: needs `fleet.db_url`",
+        ),
+        ("name = \"Prod Fleet\"", "bad setting `fleet.name`"),
+        ("heartbeat_secs = 0", "bad setting `fleet.heartbeat_secs`"),
+        (
+            "standby = \"yes\"",
+            "bad setting `fleet.standby`: must be true or false",
+        ),
+        (
+            "advertise_url = \"ftp://x\"",
+            "bad setting `fleet.advertise_url`",
+        ),
+        ("nme = \"x\"", "bad setting `fleet.nme`: unknown setting"),
+    ];
+    for (section, want) in cases {
+        let err = parse(&format!("{MINIMAL}\n[fleet]\n{section}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(want), "{section}: {err}");
+        assert!(!err.contains('\n'), "not one line: {err}");
+        assert!(!err.contains("s3cret-pw"), "secret in: {err}");
+    }
+}
+
+#[test]
+fn several_load_balancers_come_from_runtime_sockets_in_the_file_or_the_environment() {
+    let haproxy = "[load_balancer]\nkind = \"haproxy\"\nbackend = \"masters\"\nserver = \"m1\"\n";
+    let want = LbConfig::Haproxy {
+        runtime_sockets: vec![
+            crate::lb::HaproxySocket::Tcp("10.77.0.21:9999".into()),
+            crate::lb::HaproxySocket::Tcp("10.77.0.22:9999".into()),
+        ],
+        backend: "masters".into(),
+        server: "m1".into(),
+    };
+    let c = parse(&format!(
+        "{MINIMAL}\n{haproxy}runtime_sockets = [\"tcp:10.77.0.21:9999\", \"tcp:10.77.0.22:9999\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.load_balancer, want);
+
+    let mut table: toml::Table = format!("{MINIMAL}\n{haproxy}").parse().unwrap();
+    source::apply_env(
+        &mut table,
+        [(
+            "BBCTL_AGENT_LOAD_BALANCER__RUNTIME_SOCKETS".to_owned(),
+            r#"["tcp:10.77.0.21:9999", "tcp:10.77.0.22:9999"]"#.to_owned(),
+        )],
+    )
+    .unwrap();
+    let c = AgentConfig::from_table(&table, Path::new("/etc")).unwrap();
+    assert_eq!(c.load_balancer, want);
+
+    for (lines, message) in [
+        (
+            "runtime_socket = \"/s\"\nruntime_sockets = [\"/t\"]\n",
+            "not both",
+        ),
+        ("runtime_sockets = []\n", "is empty"),
+        ("runtime_sockets = [\"/s\", \"/s\"]\n", "listed twice"),
+        ("runtime_sockets = \"/s\"\n", "must be a list of strings"),
+        (
+            "runtime_sockets = [\"/s\", 1]\n",
+            "entry 2 must be a string",
+        ),
+    ] {
+        let err = parse(&format!("{MINIMAL}\n{haproxy}{lines}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad setting `load_balancer.runtime_sockets`: "),
+            "{lines:?}: {err}"
+        );
+        assert!(err.contains(message), "{lines:?}: {err}");
+        assert!(!err.contains('\n'), "not one line: {err}");
+    }
+}

@@ -9,7 +9,7 @@ pub mod audit;
 pub mod buildbot_db_ops;
 pub mod configs;
 pub mod drains;
-pub mod fleet_docs;
+pub mod fence;
 pub mod operations;
 pub mod schema;
 

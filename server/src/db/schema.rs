@@ -62,6 +62,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    fence (fleet) {
+        fleet -> Text,
+        epoch -> BigInt,
+        seen_at -> Double,
+    }
+}
+
+diesel::table! {
     fleet_lease (id) {
         id -> BigInt,
         holder -> Text,
@@ -103,6 +111,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     buildbot_db_ops,
     config_versions,
     drains,
+    fence,
     fleet_lease,
     operations,
     upgrades,

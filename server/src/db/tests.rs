@@ -126,56 +126,14 @@ fn corrupt_file_is_refused_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn fleet_lease_is_exclusive_until_released_or_expired() {
-    use bbctl_api::LeaseKind;
+async fn the_fence_epoch_only_grows_per_fleet() {
     let (_dir, db) = temp_db();
     db.run(|c| {
-        let a = fleet_docs::acquire(c, "up-a", "to v2", LeaseKind::Upgrade, 60.0)?;
-        assert_eq!(a.unwrap().holder, "up-a");
-        let renewed = fleet_docs::acquire(c, "up-a", "to v2", LeaseKind::Upgrade, 60.0)?;
-        assert!(renewed.is_ok(), "the holder renews");
-        match fleet_docs::acquire(c, "up-b", "other", LeaseKind::Drain, 60.0)? {
-            Err(fleet_docs::Refusal::Held(l)) => assert_eq!(l.reason, "to v2"),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        assert!(
-            fleet_docs::release(c, "up-b")?.is_err(),
-            "only the holder releases"
-        );
-        assert!(fleet_docs::release(c, "up-a")?.is_ok());
-        assert!(fleet_docs::lease(c)?.is_none());
-        // An expired lease is free for anyone.
-        fleet_docs::acquire(c, "up-c", "short", LeaseKind::Upgrade, 1.0)?.unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert!(fleet_docs::lease(c)?.is_none());
-        assert!(fleet_docs::acquire(c, "up-d", "next", LeaseKind::Upgrade, 60.0)?.is_ok());
-        Ok(())
-    })
-    .await
-    .unwrap();
-}
-
-#[tokio::test]
-async fn upgrade_journals_use_optimistic_versions() {
-    let (_dir, db) = temp_db();
-    db.run(|c| {
-        let doc = serde_json::json!({"step": 1});
-        let v1 = fleet_docs::put_upgrade(c, "up-1", None, &doc)?.unwrap();
-        assert_eq!(v1.version, 1);
-        assert!(
-            fleet_docs::put_upgrade(c, "up-1", None, &doc)?.is_err(),
-            "no re-create"
-        );
-        let v2 = fleet_docs::put_upgrade(c, "up-1", Some(1), &serde_json::json!({"step": 2}))?;
-        assert_eq!(v2.unwrap().version, 2);
-        assert!(
-            fleet_docs::put_upgrade(c, "up-1", Some(1), &doc)?.is_err(),
-            "stale version"
-        );
-        fleet_docs::put_upgrade(c, "up-2", None, &doc)?.unwrap();
-        let listed = fleet_docs::list_upgrades(c, 10)?;
-        assert_eq!(listed[0].id, "up-2", "newest first");
-        assert_eq!(fleet_docs::get_upgrade(c, "up-1")?.unwrap().doc["step"], 2);
+        assert_eq!(fence::get(c, "prod")?, 0, "none seen yet");
+        assert_eq!(fence::raise(c, "prod", 3)?, 3);
+        assert_eq!(fence::raise(c, "prod", 2)?, 3, "never lowered");
+        assert_eq!(fence::raise(c, "prod", 5)?, 5);
+        assert_eq!(fence::get(c, "other")?, 0, "per fleet");
         Ok(())
     })
     .await

@@ -19,11 +19,14 @@ use bbctl_api::DrainPhase;
 /// After this many restarts the drain gives up (phase `failed`): something kills the master.
 pub const MAX_CRASH_RESTARTS: u32 = 3;
 
-/// Whether `w` is attached to master `mid`. After a crash restart, Buildbot keeps the dead
-/// process's `connected_to` rows: a worker also connected to another master has left.
-pub fn attached_here(w: &Worker, mid: i64, restarted: bool) -> bool {
+/// Whether `w` is attached to master `mid`. Buildbot keeps `connected_to` rows it did not delete:
+/// those of the dead process after a crash restart (`restarted`), and one whose delete failed when
+/// the master logged the worker's detach (`logged_detached`; e.g. PostgreSQL restarting at that
+/// moment). A worker with such a row that is also connected to another master has left.
+pub fn attached_here(w: &Worker, mid: i64, restarted: bool, logged_detached: bool) -> bool {
     let here = w.connected_to.iter().any(|m| m.masterid == mid);
-    here && !(restarted && w.connected_to.iter().any(|m| m.masterid != mid))
+    let stale_row = restarted || logged_detached;
+    here && !(stale_row && w.connected_to.iter().any(|m| m.masterid != mid))
 }
 
 /// Handles a master that is not running while the drain is `draining`. Returns `Ok(true)` when

@@ -1,5 +1,5 @@
 //! A master SIGKILLed under a drain (fault 7): reported, restarted, the other masters prompted,
-//! the drain goes on to `drained`.
+//! the drain goes on to `drained`; `connected_to` rows Buildbot failed to delete.
 
 use super::*;
 
@@ -81,11 +81,43 @@ async fn a_master_that_keeps_dying_fails_the_drain() {
 }
 
 #[test]
-fn stale_rows_only_count_after_a_restart() {
+fn stale_rows_only_count_after_a_restart_or_a_logged_detach() {
     let mut w = worker(1, "w1", ME, false);
     w.connected_to
         .push(crate::buildbot::MasterRef { masterid: OTHER });
-    assert!(crash::attached_here(&w, ME, false));
-    assert!(!crash::attached_here(&w, ME, true));
-    assert!(crash::attached_here(&worker(2, "w2", ME, false), ME, true));
+    assert!(crash::attached_here(&w, ME, false, false));
+    assert!(!crash::attached_here(&w, ME, true, false));
+    assert!(!crash::attached_here(&w, ME, false, true));
+    // Only here: the row is all there is, whatever the log says (it may be reconnecting).
+    let alone = worker(2, "w2", ME, false);
+    assert!(crash::attached_here(&alone, ME, true, false));
+    assert!(crash::attached_here(&alone, ME, false, true));
+}
+
+#[tokio::test]
+async fn a_row_whose_delete_failed_does_not_keep_a_departed_worker_here() {
+    let (env, lb) = (fleet(), FakeLb::default());
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 100.25).await;
+    assert!(lb.0.lock().unwrap().contains(&"close w1:5000".to_owned()));
+    // w1 attaches to the other master; this master's delete of its row failed (PostgreSQL
+    // restarting), so Buildbot lists w1 on both.
+    {
+        let mut w = env.world();
+        let w1 = w.workers.iter_mut().find(|x| x.name == "w1").unwrap();
+        w1.connected_to
+            .push(crate::buildbot::MasterRef { masterid: OTHER });
+    }
+    step(&mut d, &env, &lb, 101.0).await;
+    assert!(
+        d.state.workers["w1"].attached_elsewhere_at.is_none(),
+        "without the logged detach the row counts"
+    );
+    env.world().logged_detached.insert("w1".into());
+    step(&mut d, &env, &lb, 102.0).await;
+    assert!(env.calls().contains(&"unpause w1".to_owned()));
+    let w1 = &d.state.workers["w1"];
+    assert_eq!(w1.attached_elsewhere_at, Some(102.0));
+    assert_eq!(w1.to_master.as_deref(), Some("h:/m1"));
 }

@@ -56,8 +56,11 @@ async fn draining(
     s.running_builds = here.running_builds(&obs);
     s.workers_attached = here.workers.len() as i64;
     pause_all(s, ctx, &here.workers, notes).await?;
-    handoff::hand_off_idle(s, ctx, &here, now, notes).await?;
+    // Workers that left are followed (unpaused, reported) even while a close failed on a load
+    // balancer that does not answer; the failure ends the tick after that.
+    let handed = handoff::hand_off_idle(s, ctx, &here, now, notes).await;
     handoff::follow_departed(s, ctx, &obs, now, notes).await?;
+    handed?;
     if deadline_passed(s, &here, now) {
         if !d.force_after_deadline() {
             stop_at_deadline(d, ctx.agent, here.builds.len(), notes);

@@ -25,6 +25,10 @@ pub struct World {
     pub calls: Vec<String>,
     /// Workers whose pause the master refuses (its REST API fails).
     pub pause_fails: Vec<i64>,
+    /// Build requests this master has claimed and not finished.
+    pub claimed: Vec<i64>,
+    /// Workers whose latest line in this master's log is their detach.
+    pub logged_detached: std::collections::BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -88,6 +92,7 @@ pub fn settled(name: &str, port: u16) -> Attachment {
             peer_port: port,
         },
         settled: true,
+        failed: false,
     }
 }
 
@@ -114,6 +119,7 @@ impl DrainEnv for FakeEnv {
             ],
             workers: w.workers.clone(),
             builds: w.builds.clone(),
+            logged_detached: w.logged_detached.clone(),
         };
         Box::pin(async move { Ok(obs) })
     }
@@ -140,6 +146,18 @@ impl DrainEnv for FakeEnv {
     fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, Option<f64>> {
         let at = self.world().complete_at.get(&buildid).copied();
         Box::pin(async move { at })
+    }
+    fn claimed_requests(&self, _masterid: i64) -> BoxFuture<'_, Result<Vec<i64>, EnvError>> {
+        let claimed = self.world().claimed.clone();
+        Box::pin(async move { Ok(claimed) })
+    }
+    fn failed_attaches(&self) -> Vec<String> {
+        let w = self.world();
+        w.attaches
+            .iter()
+            .filter(|(_, a)| a.failed)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
     fn attachment(&self, worker: &str) -> Option<Attachment> {
         self.world().attaches.get(worker).cloned()
@@ -170,7 +188,9 @@ impl DrainEnv for FakeEnv {
 }
 
 #[derive(Default)]
-pub struct FakeLb(pub Mutex<Vec<String>>);
+/// Records every call; a close of a session whose peer port is in `.1` fails as a load balancer
+/// that does not answer would.
+pub struct FakeLb(pub Mutex<Vec<String>>, pub Mutex<Vec<u16>>);
 
 impl LoadBalancerHook for FakeLb {
     fn kind(&self) -> &'static str {
@@ -191,6 +211,18 @@ impl LoadBalancerHook for FakeLb {
         &'a self,
         attach: &'a WorkerAttach,
     ) -> BoxFuture<'a, Result<CloseOutcome, LbError>> {
+        if self.1.lock().unwrap().contains(&attach.peer_port) {
+            self.0.lock().unwrap().push(format!(
+                "close failed {}:{}",
+                attach.worker, attach.peer_port
+            ));
+            return Box::pin(async {
+                Err(LbError::Timeout {
+                    what: "HAProxy runtime API at tcp:10.0.0.21:9999".into(),
+                    secs: 1,
+                })
+            });
+        }
         self.0
             .lock()
             .unwrap()

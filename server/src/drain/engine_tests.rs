@@ -5,9 +5,7 @@ use bbctl_api::{DrainPhase, DrainRequest};
 use super::*;
 use crate::drain::model::DrainState;
 
-#[path = "engine_fakes.rs"]
-mod fakes;
-use fakes::*;
+use crate::drain::engine_fakes::*;
 
 fn drain(req: DrainRequest) -> Drain {
     Drain {
@@ -61,12 +59,16 @@ fn fleet() -> FakeEnv {
 }
 
 #[tokio::test]
-async fn idle_workers_leave_at_once_busy_ones_after_their_build_then_the_master_stops() {
+async fn idle_workers_leave_on_the_next_tick_busy_ones_after_their_build_then_the_master_stops() {
     let (env, lb) = (fleet(), FakeLb::default());
     let mut d = drain(request(None, false));
     step(&mut d, &env, &lb, 100.0).await;
-    // Routing stopped; every attached worker not already paused is paused; the idle ones
-    // (including the operator-paused w3) are closed; the busy w2 is not.
+    // Routing stopped; every attached worker not already paused is paused; nothing is closed
+    // on the tick that paused them (a build Buildbot picked a worker for just before the pause
+    // has no row yet).
+    assert_eq!(*lb.0.lock().unwrap(), ["stop routing"]);
+    step(&mut d, &env, &lb, 100.25).await;
+    // The idle ones (including the operator-paused w3) are closed; the busy w2 is not.
     assert_eq!(
         *lb.0.lock().unwrap(),
         ["stop routing", "close w1:5000", "close w3:5002"]
@@ -136,12 +138,74 @@ async fn an_unfinished_attach_handshake_is_not_cut() {
     let lb = FakeLb::default();
     let mut d = drain(request(None, false));
     step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 100.25).await;
     assert_eq!(*lb.0.lock().unwrap(), ["stop routing"]);
     env.world()
         .attaches
         .insert("w1".into(), settled("w1", 5000));
-    step(&mut d, &env, &lb, 100.25).await;
+    step(&mut d, &env, &lb, 100.5).await;
     assert_eq!(lb.0.lock().unwrap().last().unwrap(), "close w1:5000");
+}
+
+#[tokio::test]
+async fn idle_workers_wait_while_a_claimed_request_has_no_build_yet() {
+    let env = FakeEnv::with(|w| {
+        w.workers = vec![worker(1, "w1", ME, false), worker(2, "w2", ME, false)];
+        w.attaches.insert("w1".into(), settled("w1", 5000));
+        w.attaches.insert("w2".into(), settled("w2", 5001));
+        // Request 40 is claimed here and its build has no row yet: Buildbot is starting it on
+        // a worker it picked before the pause.
+        w.claimed = vec![40];
+    });
+    let lb = FakeLb::default();
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 100.25).await;
+    let notes = step(&mut d, &env, &lb, 101.25).await;
+    assert_eq!(*lb.0.lock().unwrap(), ["stop routing"], "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("build request 40 claimed")),
+        "{notes:?}"
+    );
+    // The build gets its row, on w2: only w1 leaves.
+    {
+        let mut w = env.world();
+        let mut b = build(9, 2, ME);
+        b.buildrequestid = Some(40);
+        w.builds = vec![b];
+    }
+    step(&mut d, &env, &lb, 101.5).await;
+    assert_eq!(*lb.0.lock().unwrap(), ["stop routing", "close w1:5000"]);
+    assert_eq!(d.state.starting_since, None);
+}
+
+#[tokio::test]
+async fn a_start_stuck_in_buildbot_holds_the_handoff_only_for_a_while() {
+    let env = FakeEnv::with(|w| {
+        w.workers = vec![worker(1, "w1", ME, false)];
+        w.attaches.insert("w1".into(), settled("w1", 5000));
+        w.claimed = vec![41];
+    });
+    let lb = FakeLb::default();
+    let mut d = drain(request(None, false));
+    step(&mut d, &env, &lb, 100.0).await;
+    step(&mut d, &env, &lb, 100.25).await;
+    step(
+        &mut d,
+        &env,
+        &lb,
+        100.25 + handoff::STARTING_WAIT_SECS - 1.0,
+    )
+    .await;
+    assert_eq!(*lb.0.lock().unwrap(), ["stop routing"]);
+    let notes = step(&mut d, &env, &lb, 100.25 + handoff::STARTING_WAIT_SECS).await;
+    assert_eq!(*lb.0.lock().unwrap(), ["stop routing", "close w1:5000"]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("handing idle workers off anyway")),
+        "{notes:?}"
+    );
 }
 
 #[tokio::test]
@@ -299,4 +363,47 @@ async fn a_deadline_passed_message_names_the_commands_not_the_api() {
     let msg = d.state.message.clone().unwrap();
     assert!(msg.contains("`bbctl drain cancel m2`"), "{msg}");
     assert!(!msg.contains("/v1/") && !msg.contains("DELETE"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_load_balancer_that_does_not_answer_holds_up_only_its_own_workers() {
+    let env = FakeEnv::with(|w| {
+        w.workers = vec![worker(1, "w1", ME, false), worker(2, "w2", ME, false)];
+        w.attaches.insert("w1".into(), settled("w1", 5000));
+        w.attaches.insert("w2".into(), settled("w2", 5001));
+    });
+    // w1's session is on a load balancer that does not answer.
+    let lb = FakeLb::default();
+    lb.1.lock().unwrap().push(5000);
+    let mut d = drain(request(None, false));
+    let ctx = Ctx {
+        env: &env,
+        lb: &lb,
+        agent: "m2",
+    };
+    let mut notes = Vec::new();
+    tick(&mut d, &ctx, 100.0, &mut notes).await.unwrap();
+    let failed = tick(&mut d, &ctx, 100.25, &mut notes).await;
+    assert!(failed.is_err(), "the failed close is reported");
+    assert_eq!(
+        lb.0.lock().unwrap()[1..],
+        ["close failed w1:5000", "close w2:5001"]
+    );
+    // w2 leaves and is unpaused on a tick where w1's close fails again; w1 is never counted as
+    // handed off.
+    env.move_worker("w2", None);
+    let failed = tick(&mut d, &ctx, 105.5, &mut notes).await;
+    assert!(failed.is_err());
+    assert!(
+        env.calls().contains(&"unpause w2".to_string()),
+        "{:?}",
+        env.calls()
+    );
+    assert_eq!(lb.0.lock().unwrap().last().unwrap(), "close failed w1:5000");
+    assert_eq!(d.state.workers["w1"].closed_at, None);
+    assert!(d.state.workers["w2"].closed_at.is_some());
+    // The load balancer answers again: w1 leaves.
+    lb.1.lock().unwrap().clear();
+    tick(&mut d, &ctx, 111.0, &mut notes).await.unwrap();
+    assert_eq!(lb.0.lock().unwrap().last().unwrap(), "close w1:5000");
 }

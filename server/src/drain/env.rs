@@ -7,7 +7,7 @@
 //!
 //! The load balancer is the other outside party; it has its own trait (`crate::lb`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bbctl_api::StopMode;
@@ -33,6 +33,10 @@ pub struct Observation {
     pub workers: Vec<Worker>,
     /// Running builds of every master.
     pub builds: Vec<Build>,
+    /// Workers whose latest line in this master's log is `Worker.detached(NAME)`: the master saw
+    /// the connection end, whatever its `connected_to` row still says (Buildbot keeps the row when
+    /// the delete fails, e.g. while PostgreSQL restarts).
+    pub logged_detached: BTreeSet<String>,
 }
 
 /// A worker's current attachment as this master logged it.
@@ -41,6 +45,8 @@ pub struct Attachment {
     pub attach: WorkerAttach,
     /// The attach handshake completed (closing earlier wedges Buildbot 4.3.0).
     pub settled: bool,
+    /// The master logged `worker NAME cannot attach` for it, and nothing since.
+    pub failed: bool,
 }
 
 pub trait DrainEnv: Send + Sync {
@@ -56,8 +62,15 @@ pub trait DrainEnv: Send + Sync {
     ) -> BoxFuture<'a, Result<(), EnvError>>;
     /// When build `buildid` completed (Buildbot's `complete_at`), if it has.
     fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, Option<f64>>;
+    /// The build requests master `masterid` has claimed and not finished. Buildbot claims a
+    /// request before it starts its build: a claimed request with no running build is a build
+    /// being started, on a worker the REST API does not name yet.
+    fn claimed_requests(&self, masterid: i64) -> BoxFuture<'_, Result<Vec<i64>, EnvError>>;
     /// The latest attachment of `worker` logged by this master.
     fn attachment(&self, worker: &str) -> Option<Attachment>;
+    /// The workers whose latest attach this master logged as failed (`worker NAME cannot
+    /// attach`), from its log alone.
+    fn failed_attaches(&self) -> Vec<String>;
     fn master_running(&self) -> bool;
     /// The master died without a clean stop: `twistd.pid` is still there but names no live
     /// master (SIGKILL, OOM, a crash). A clean stop removes the pid file.
@@ -112,6 +125,32 @@ impl RealEnv {
     }
 }
 
+impl RealEnv {
+    /// The master's log, read up to its end.
+    fn log_view(&self) -> std::sync::MutexGuard<'_, LogView> {
+        let mut view = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = view.current.refresh() {
+            tracing::warn!(error = %e, "cannot read twistd.log");
+        }
+        view
+    }
+
+    /// Which of `workers` this master's log last shows detaching.
+    fn logged_detached(&self, workers: &[Worker]) -> BTreeSet<String> {
+        let view = self.log_view();
+        let current = view.current.state();
+        workers
+            .iter()
+            .map(|w| w.name.as_str())
+            .filter(|name| {
+                current.detached_since_attach(name)
+                    || (current.latest(name).is_none() && view.rotated.detached_since_attach(name))
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 impl DrainEnv for RealEnv {
     fn masterid(&self) -> BoxFuture<'_, Result<i64, EnvError>> {
         Box::pin(async {
@@ -137,9 +176,11 @@ impl DrainEnv for RealEnv {
                 .iter()
                 .map(|w| (w.workerid, w.name.clone()))
                 .collect();
+            let logged_detached = self.logged_detached(&workers);
             Ok(Observation {
                 masters: masters.map_err(err)?,
                 workers,
+                logged_detached,
                 builds: builds
                     .map_err(err)?
                     .into_iter()
@@ -184,21 +225,41 @@ impl DrainEnv for RealEnv {
         Box::pin(async move { self.rest.build_complete_at(buildid).await.ok().flatten() })
     }
 
+    fn claimed_requests(&self, masterid: i64) -> BoxFuture<'_, Result<Vec<i64>, EnvError>> {
+        Box::pin(async move {
+            let claimed = self
+                .rest
+                .claimed_buildrequests(masterid)
+                .await
+                .map_err(|e| EnvError(e.to_string()))?;
+            Ok(claimed.into_iter().map(|r| r.buildrequestid).collect())
+        })
+    }
+
+    fn failed_attaches(&self) -> Vec<String> {
+        let view = self.log_view();
+        let current = view.current.state();
+        let rotated = view
+            .rotated
+            .failed()
+            .filter(|w| current.latest(w).is_none());
+        current.failed().chain(rotated).map(str::to_owned).collect()
+    }
+
     fn attachment(&self, worker: &str) -> Option<Attachment> {
-        let mut view = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = view.current.refresh() {
-            tracing::warn!(error = %e, "cannot read twistd.log");
-        }
+        let view = self.log_view();
         let current = view.current.state();
         if let Some(a) = current.latest(worker) {
             return Some(Attachment {
                 attach: a.clone(),
                 settled: current.is_settled(worker),
+                failed: current.attach_failed(worker),
             });
         }
         view.rotated.latest(worker).map(|a| Attachment {
             attach: a.clone(),
             settled: view.rotated.is_settled(worker),
+            failed: view.rotated.attach_failed(worker),
         })
     }
 

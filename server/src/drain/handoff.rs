@@ -16,6 +16,8 @@ pub const CLOSE_RETRY_SECS: f64 = 5.0;
 /// How long the master is kept up for handed-off workers to show up on another master (only to
 /// report their latency; nothing waits on it otherwise).
 pub const ELSEWHERE_WAIT_SECS: f64 = 10.0;
+/// How long idle workers wait for a build being started on this master to get its worker.
+pub const STARTING_WAIT_SECS: f64 = 15.0;
 
 /// Why a worker's session is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,13 @@ enum CloseFor {
 }
 
 /// Hands off every worker attached here that runs no build here; a busy one is not free yet.
+///
+/// A worker is handed off only once it was idle on an earlier tick too and no build is being
+/// started on this master: Buildbot picks a worker and claims the request before the build has a
+/// row naming that worker, and closing the worker's connection in between leaves the build
+/// wedged in its start (Buildbot 4.3.0: `AttributeError: 'NoneType' object has no attribute
+/// 'workername'` in `Build.startBuild`, the build never finishes, a parent triggering it waits
+/// for ever). The drain's pause stops new picks; these two checks cover the picks made before it.
 pub(super) async fn hand_off_idle(
     s: &mut DrainState,
     ctx: &Ctx<'_>,
@@ -34,6 +43,7 @@ pub(super) async fn hand_off_idle(
     now: f64,
     notes: &mut Vec<String>,
 ) -> Result<(), EnvError> {
+    let mut due = Vec::new();
     for w in &here.workers {
         let track = s
             .workers
@@ -49,10 +59,85 @@ pub(super) async fn hand_off_idle(
             }
             continue;
         }
-        track.free_at.get_or_insert(now);
-        close_session(w, track, ctx, now, CloseFor::Idle, notes).await?;
+        match track.free_at {
+            None => {
+                track.free_at = Some(now);
+                if track.closed_at.is_none() {
+                    continue;
+                }
+            }
+            Some(free) if free >= now && track.closed_at.is_none() => continue,
+            Some(_) => {}
+        }
+        due.push(*w);
     }
-    Ok(())
+    if due.is_empty() || starting_here(s, ctx, here, now, notes).await? {
+        return Ok(());
+    }
+    // A close that fails (a load balancer that does not answer) does not hold up the others:
+    // workers behind the load balancers that answer still leave; the first error is returned
+    // once every worker was tried, so that the drain reports the failing step.
+    let mut first_error = None;
+    for w in due {
+        let track = s.workers.get_mut(&w.name).expect("tracked above");
+        if let Err(e) = close_session(w, track, ctx, now, CloseFor::Idle, notes).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Whether a build is being started on this master (a request it claimed has no build yet), so
+/// that idle workers wait. After [`STARTING_WAIT_SECS`] of the same wait the drain goes on: a
+/// start that takes that long is stuck in Buildbot, and no worker is ever freed by waiting.
+async fn starting_here(
+    s: &mut DrainState,
+    ctx: &Ctx<'_>,
+    here: &Here<'_>,
+    now: f64,
+    notes: &mut Vec<String>,
+) -> Result<bool, EnvError> {
+    let claimed = ctx.env.claimed_requests(s.masterid).await?;
+    let starting: Vec<i64> = claimed
+        .into_iter()
+        .filter(|r| !here.requests.contains(r))
+        .collect();
+    if starting.is_empty() {
+        s.starting_since = None;
+        s.starting_noted = false;
+        s.starting_overdue = false;
+        return Ok(false);
+    }
+    let since = *s.starting_since.get_or_insert(now);
+    // A build that just ended leaves its request claimed for a moment too: say nothing about
+    // a wait shorter than a second.
+    if now - since >= 1.0 && !s.starting_noted {
+        s.starting_noted = true;
+        notes.push(format!(
+            "a build is being started here (build request {} claimed, no build yet): idle \
+             workers are handed off once it has its worker",
+            join(&starting)
+        ));
+    }
+    if now - since < STARTING_WAIT_SECS {
+        return Ok(true);
+    }
+    if !s.starting_overdue {
+        s.starting_overdue = true;
+        notes.push(format!(
+            "build request {} is still claimed with no build after {STARTING_WAIT_SECS} s: \
+             handing idle workers off anyway",
+            join(&starting)
+        ));
+    }
+    Ok(false)
+}
+
+fn join(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Workers that left this master: each counts as handed off, is unpaused once this master has
@@ -75,7 +160,7 @@ pub(super) async fn follow_departed(
         let Some(w) = obs.workers.iter().find(|w| &w.name == name) else {
             continue;
         };
-        if attached_here(w, mid, restarted) {
+        if attached_here(w, mid, restarted, obs.logged_detached.contains(name)) {
             continue;
         }
         if track.closed_at.is_none() {
@@ -134,6 +219,7 @@ pub(super) async fn requeue_busy(
     now: f64,
     notes: &mut Vec<String>,
 ) -> Result<(), EnvError> {
+    let mut first_error = None;
     for w in &here.workers {
         let Some(buildid) = here.build_of(w) else {
             continue;
@@ -142,7 +228,14 @@ pub(super) async fn requeue_busy(
             continue;
         }
         let track = s.workers.entry(w.name.clone()).or_default();
-        if close_session(w, track, ctx, now, CloseFor::Deadline, notes).await? {
+        let closed = match close_session(w, track, ctx, now, CloseFor::Deadline, notes).await {
+            Ok(closed) => closed,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                false
+            }
+        };
+        if closed {
             track.forced = true;
             track.free_at = Some(now);
             s.requeued.insert(buildid);
@@ -153,7 +246,7 @@ pub(super) async fn requeue_busy(
             ));
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Whether a worker handed off lately may still show up on another master (the drain waits
@@ -198,7 +291,14 @@ async fn close_session(
             "worker {}: no live session from {}:{} (it may be leaving); trying again in {} s",
             w.name, att.attach.peer_host, att.attach.peer_port, CLOSE_RETRY_SECS
         )),
-        Err(e) => return Err(lb_err(e)),
+        Err(e) => {
+            // Not handed off: `closed_at` stays unset. The same session is tried again after
+            // CLOSE_RETRY_SECS, not on every tick (a load balancer that does not answer costs
+            // a connect timeout each time).
+            track.closed_port = Some(att.attach.peer_port);
+            track.close_tried_at = Some(now);
+            return Err(lb_err(e));
+        }
     }
     track.closed_at.get_or_insert(now);
     track.closed_port = Some(att.attach.peer_port);

@@ -1,7 +1,7 @@
 //! What one look at Buildbot shows on the draining master: the builds running on it and the
 //! workers attached to it — what every step of a tick (`super::engine`) decides from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::crash::attached_here;
 use super::env::Observation;
@@ -14,6 +14,8 @@ pub(super) struct Here<'o> {
     pub builds: BTreeMap<i64, Option<i64>>,
     /// Workers attached to this master.
     pub workers: Vec<&'o Worker>,
+    /// The build requests of the builds running here.
+    pub requests: BTreeSet<i64>,
 }
 
 impl<'o> Here<'o> {
@@ -29,7 +31,13 @@ impl<'o> Here<'o> {
             workers: obs
                 .workers
                 .iter()
-                .filter(|w| attached_here(w, mid, restarted))
+                .filter(|w| attached_here(w, mid, restarted, obs.logged_detached.contains(&w.name)))
+                .collect(),
+            requests: obs
+                .builds
+                .iter()
+                .filter(|b| b.masterid == Some(mid))
+                .filter_map(|b| b.buildrequestid)
                 .collect(),
         }
     }

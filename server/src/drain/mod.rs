@@ -16,10 +16,13 @@
 //! task, and its resumption after a restart), `stall` (a step that keeps failing), `routing`
 //! (putting a master back in rotation), `leftovers` (what a forgotten drain left behind).
 
+pub mod attach_repair;
 mod change;
 pub mod crash;
 mod ctx;
 pub mod engine;
+#[cfg(test)]
+mod engine_fakes;
 pub mod env;
 mod error;
 mod handoff;

@@ -54,6 +54,13 @@ pub struct DrainState {
     pub nudge_due: bool,
     /// The step that failed on the last tick, and since when it fails (`super::stall`).
     pub failing: Option<StepFailure>,
+    /// Since when this master has a build request claimed with no build yet (a build being
+    /// started): idle workers are not handed off meanwhile (`super::handoff`).
+    pub starting_since: Option<f64>,
+    /// That wait was reported (once it lasted a second).
+    pub starting_noted: bool,
+    /// That wait outlasted `STARTING_WAIT_SECS` and was reported.
+    pub starting_overdue: bool,
 }
 
 /// A build running on this master, as the status shows it.

@@ -8,7 +8,8 @@ use crate::buildbot_db::BuildbotDbError;
 use crate::configs::ConfigsError;
 use crate::configs::bundle::BundleError;
 use crate::error::AppError;
-use crate::fleet_docs::FleetDocsError;
+use crate::fleet_store::StoreError;
+use crate::fleet_store::fence::FenceError;
 use crate::master::lifecycle::LifecycleError;
 use crate::master::operation::{FailureKind, OperationError};
 
@@ -62,24 +63,37 @@ impl From<ConfigsError> for AppError {
     }
 }
 
-impl From<FleetDocsError> for AppError {
-    fn from(e: FleetDocsError) -> Self {
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            FleetDocsError::BadId | FleetDocsError::BadTtl => AppError::bad_request(message),
-            FleetDocsError::Held(lease) => {
+            StoreError::BadRequest(_) => AppError::bad_request(message),
+            StoreError::Held(lease) | StoreError::NotHolder(lease) => {
                 AppError::conflict(message).with_details(details(&lease))
             }
-            FleetDocsError::NotHolder(None) => AppError::conflict(message),
-            FleetDocsError::NotHolder(Some(lease)) => {
-                AppError::conflict(message).with_details(details(&lease))
+            StoreError::StaleEpoch(d) => {
+                AppError::new(ErrorCode::StaleEpoch, message).with_details(details(&d))
             }
-            FleetDocsError::VersionMismatch { stored } => AppError::conflict(message)
+            StoreError::VersionMismatch { stored } => AppError::conflict(message)
                 .with_details(serde_json::json!({ "stored_version": stored })),
-            FleetDocsError::LeaseFree | FleetDocsError::NoUpgrade(_) => {
-                AppError::not_found(message)
+            StoreError::NoLease(_) | StoreError::NoUpgrade(_) => AppError::not_found(message),
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %message, "fleet store unavailable");
+                AppError::new(ErrorCode::StoreUnavailable, message)
             }
-            FleetDocsError::Db(e) => AppError::internal(e),
+            StoreError::Malformed(_) => AppError::internal(message),
+        }
+    }
+}
+
+impl From<FenceError> for AppError {
+    fn from(e: FenceError) -> Self {
+        match e {
+            FenceError::Malformed | FenceError::OtherFleet { .. } => {
+                AppError::bad_request(e.to_string())
+            }
+            FenceError::Stale(e) => e.into(),
+            FenceError::Db(e) => AppError::internal(e),
         }
     }
 }
@@ -99,7 +113,8 @@ impl From<BuildbotDbError> for AppError {
             E::HeadMismatch { db_head, .. } => {
                 AppError::conflict(message).with_details(serde_json::json!({ "db_head": db_head }))
             }
-            E::NoBackup(_) => AppError::not_found(message),
+            E::NoBackup(_) | E::NoSuchMaster(_) => AppError::not_found(message),
+            E::NotGone(_) => AppError::conflict(message),
             E::Checksum { .. } | E::Busy(_) => AppError::conflict(message),
             E::Configs(e) => e.into(),
             E::Db(_) | E::Internal(_) => AppError::internal(message),

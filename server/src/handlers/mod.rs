@@ -9,11 +9,13 @@ pub mod configs;
 pub mod drain;
 pub mod errors;
 pub mod events;
+pub mod fleet;
 pub mod fleet_docs;
 pub mod health;
 pub mod history;
 pub mod lifecycle;
 pub mod master;
+pub mod masters_table;
 pub mod routing;
 pub mod version;
 

@@ -34,6 +34,9 @@ pub enum LogEvent {
     Settled(String),
     /// `Worker.detached(NAME)`: the master noticed the connection end.
     Detach(String),
+    /// `worker NAME cannot attach`: the master's side of the attach failed (e.g. a database
+    /// error writing `connected_workers`) after the worker was told it is attached.
+    CannotAttach(String),
 }
 
 /// Parses one `twistd.log` line; `None` for every other line (and for non-TCP peers).
@@ -55,6 +58,12 @@ pub fn parse_line(line: &str) -> Option<LogEvent> {
         && let Some((name, _builder)) = line[start..].split_once(" attached to ")
     {
         return (!name.is_empty()).then(|| LogEvent::Settled(name.to_owned()));
+    }
+    if let Some(start) = line.find("] worker ").map(|i| i + "] worker ".len())
+        && let Some(name) = line[start..].trim_end().strip_suffix(" cannot attach")
+    {
+        return (!name.is_empty() && !name.contains(' '))
+            .then(|| LogEvent::CannotAttach(name.to_owned()));
     }
     let start = line.find("] Worker.detached(")? + "] Worker.detached(".len();
     let name = line[start..].strip_suffix(')')?;
@@ -95,6 +104,9 @@ pub struct AttachState {
     detached: std::collections::HashSet<String>,
     /// Workers whose latest attach completed its handshake.
     settled: std::collections::HashSet<String>,
+    /// Workers whose latest attach failed on the master's side (`worker NAME cannot attach`)
+    /// and whose connection has not ended since.
+    failed: std::collections::HashSet<String>,
 }
 
 impl AttachState {
@@ -104,6 +116,7 @@ impl AttachState {
                 LogEvent::Attach(a) => {
                     self.detached.remove(&a.worker);
                     self.settled.remove(&a.worker);
+                    self.failed.remove(&a.worker);
                     self.attaches.insert(a.worker.clone(), a);
                 }
                 LogEvent::Settled(worker) => {
@@ -111,7 +124,12 @@ impl AttachState {
                 }
                 LogEvent::Detach(worker) => {
                     self.settled.remove(&worker);
+                    self.failed.remove(&worker);
                     self.detached.insert(worker);
+                }
+                LogEvent::CannotAttach(worker) => {
+                    self.settled.remove(&worker);
+                    self.failed.insert(worker);
                 }
             }
         }
@@ -135,6 +153,18 @@ impl AttachState {
     /// disconnecting"). A worker configured on no builder never logs this line.
     pub fn is_settled(&self, worker: &str) -> bool {
         self.settled.contains(worker)
+    }
+
+    /// Whether the latest attach of `worker` failed on the master's side (`worker NAME cannot
+    /// attach`) and its connection is still up: Buildbot 4.3.0 has told the worker it is
+    /// attached, keeps the connection and never retries, so the worker sits idle for good.
+    pub fn attach_failed(&self, worker: &str) -> bool {
+        self.failed.contains(worker)
+    }
+
+    /// The workers for which [`Self::attach_failed`] holds.
+    pub fn failed(&self) -> impl Iterator<Item = &str> {
+        self.failed.iter().map(String::as_str)
     }
 
     pub fn attaches(&self) -> &HashMap<String, WorkerAttach> {
@@ -278,6 +308,20 @@ mod tests {
         state.feed(text);
         assert_eq!(state.latest("w2"), Some(&attach("w2", "::1", 44192)));
         assert!(!state.is_settled("w2"));
+        assert!(state.attach_failed("w2"));
+        assert_eq!(
+            parse_line("2026-12-02 11:33:50+0000 [-] worker worker-2 cannot attach"),
+            Some(LogEvent::CannotAttach("worker-2".into()))
+        );
+        // The connection ends, or the worker attaches again: no longer a failed attach.
+        state.feed("2026-11-23 13:58:30+0000 [Broker,5,::1] Worker.detached(w2)\n");
+        assert!(!state.attach_failed("w2"));
+        state.feed(text);
+        state.feed(
+            "2026-11-23 13:59:00+0000 [Broker,6,::1] worker 'w2' attaching from \
+             IPv6Address(type='TCP', host='::1', port=44200, flowInfo=0, scopeID=0)\n",
+        );
+        assert!(!state.attach_failed("w2"));
     }
 
     #[test]

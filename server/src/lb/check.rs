@@ -11,6 +11,8 @@
 //! The agent runs the check at start ([`at_start`]): a load balancer that answers and says a
 //! setting is wrong stops the agent with one line naming the setting; one that does not answer
 //! lets it start, and `/readyz` reports it (through [`super::LbStatus`]) until it answers right.
+//! With several load balancers ([`super::multi`]) each is checked, and the line names the one
+//! that is wrong or does not answer.
 
 use super::{LbError, LoadBalancerHook};
 

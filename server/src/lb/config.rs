@@ -14,6 +14,8 @@ use std::path::PathBuf;
 pub struct LbSettings {
     pub kind: Option<String>,
     pub runtime_socket: Option<String>,
+    /// Several load balancers (each entry like `runtime_socket`); exclusive with it.
+    pub runtime_sockets: Option<Vec<String>>,
     pub backend: Option<String>,
     pub server: Option<String>,
     pub listen: Option<String>,
@@ -25,8 +27,10 @@ pub struct LbSettings {
 pub enum LbConfig {
     #[default]
     None,
+    /// One HAProxy per entry of `runtime_sockets` (one entry for `runtime_socket`), never
+    /// empty and without duplicates; every one has this master as `server` in `backend`.
     Haproxy {
-        runtime_socket: HaproxySocket,
+        runtime_sockets: Vec<HaproxySocket>,
         backend: String,
         server: String,
     },
@@ -69,11 +73,15 @@ impl TryFrom<LbSettings> for LbConfig {
         let (used, cfg): (&[&str], LbConfig) = match kind.as_str() {
             "none" => (&[], LbConfig::None),
             "haproxy" => {
-                let socket = required("runtime_socket", &s.runtime_socket)?;
+                let (key, sockets) = sockets(&s)?;
                 (
-                    &["runtime_socket", "backend", "server"],
+                    if key == "runtime_socket" {
+                        &["runtime_socket", "backend", "server"]
+                    } else {
+                        &["runtime_sockets", "backend", "server"]
+                    },
                     LbConfig::Haproxy {
-                        runtime_socket: parse_socket(socket)?,
+                        runtime_sockets: sockets,
                         backend: name("backend", required("backend", &s.backend)?)?,
                         server: name("server", required("server", &s.server)?)?,
                     },
@@ -88,6 +96,12 @@ impl TryFrom<LbSettings> for LbConfig {
             ),
             other => return Err(bad("kind", &format!("`{other}` is not none|haproxy|relay"))),
         };
+        if s.runtime_sockets.is_some() && !used.contains(&"runtime_sockets") {
+            return Err(bad(
+                "runtime_sockets",
+                &format!("is not used by kind `{kind}`"),
+            ));
+        }
         let given = [
             ("runtime_socket", &s.runtime_socket),
             ("backend", &s.backend),
@@ -133,21 +147,56 @@ fn addr(key: &str, value: &str) -> Result<SocketAddr, LbConfigError> {
         .map_err(|_| bad(key, &format!("`{value}` is not an IP:port address")))
 }
 
-fn parse_socket(value: &str) -> Result<HaproxySocket, LbConfigError> {
+/// `runtime_socket` (one) or `runtime_sockets` (a non-empty list without duplicates), never
+/// both; returns which key was given and the sockets.
+fn sockets(s: &LbSettings) -> Result<(&'static str, Vec<HaproxySocket>), LbConfigError> {
+    match (&s.runtime_socket, &s.runtime_sockets) {
+        (Some(_), Some(_)) => Err(bad(
+            "runtime_sockets",
+            "give either runtime_socket (one load balancer) or runtime_sockets (several), not both",
+        )),
+        (None, Some(list)) => {
+            if list.is_empty() {
+                return Err(bad(
+                    "runtime_sockets",
+                    "is empty; list at least one HAProxy runtime API (or use runtime_socket)",
+                ));
+            }
+            let mut sockets: Vec<HaproxySocket> = Vec::with_capacity(list.len());
+            for value in list {
+                let socket = parse_socket("runtime_sockets", value)?;
+                if sockets.contains(&socket) {
+                    return Err(bad(
+                        "runtime_sockets",
+                        &format!("`{value}` is listed twice"),
+                    ));
+                }
+                sockets.push(socket);
+            }
+            Ok(("runtime_sockets", sockets))
+        }
+        (socket, None) => {
+            let value = required("runtime_socket", socket)?;
+            Ok((
+                "runtime_socket",
+                vec![parse_socket("runtime_socket", value)?],
+            ))
+        }
+    }
+}
+
+fn parse_socket(key: &str, value: &str) -> Result<HaproxySocket, LbConfigError> {
     match value.strip_prefix("tcp:") {
         Some(hostport) => match hostport.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
                 Ok(HaproxySocket::Tcp(hostport.to_owned()))
             }
-            _ => Err(bad(
-                "runtime_socket",
-                &format!("`{value}` is not tcp:HOST:PORT"),
-            )),
+            _ => Err(bad(key, &format!("`{value}` is not tcp:HOST:PORT"))),
         },
         None if value.starts_with('/') => Ok(HaproxySocket::Unix(PathBuf::from(value))),
         None => Err(bad(
-            "runtime_socket",
-            "must be an absolute unix socket path or tcp:HOST:PORT",
+            key,
+            &format!("`{value}` is not an absolute unix socket path or tcp:HOST:PORT"),
         )),
     }
 }
@@ -160,9 +209,17 @@ mod tests {
     fn parse(text: &str) -> Result<LbConfig, String> {
         let table: toml::Table = text.parse().unwrap();
         let get = |key: &str| table.get(key).map(|v| v.as_str().unwrap().to_owned());
+        let list = table.get("runtime_sockets").map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_owned())
+                .collect()
+        });
         LbConfig::try_from(LbSettings {
             kind: get("kind"),
             runtime_socket: get("runtime_socket"),
+            runtime_sockets: list,
             backend: get("backend"),
             server: get("server"),
             listen: get("listen"),
@@ -180,7 +237,7 @@ mod tests {
         assert_eq!(
             parse(h).unwrap(),
             LbConfig::Haproxy {
-                runtime_socket: HaproxySocket::Unix("/run/haproxy/admin.sock".into()),
+                runtime_sockets: vec![HaproxySocket::Unix("/run/haproxy/admin.sock".into())],
                 backend: "masters".into(),
                 server: "master-1".into(),
             }
@@ -189,7 +246,8 @@ mod tests {
                  backend = \"b\"\nserver = \"s\"";
         assert!(matches!(
             parse(t).unwrap(),
-            LbConfig::Haproxy { runtime_socket: HaproxySocket::Tcp(a), .. } if a == "127.0.0.1:9999"
+            LbConfig::Haproxy { runtime_sockets: s, .. }
+                if s == [HaproxySocket::Tcp("127.0.0.1:9999".into())]
         ));
         let r = "kind = \"relay\"\nlisten = \"127.0.0.1:9989\"\ntarget = \"127.0.0.1:19989\"";
         assert_eq!(
@@ -226,10 +284,77 @@ mod tests {
                 "load_balancer.backend",
             ),
             ("kind = \"none\"\nbackend = \"b\"", "load_balancer.backend"),
+            (
+                "kind = \"relay\"\nlisten = \"127.0.0.1:1\"\ntarget = \"127.0.0.1:2\"\n\
+                 runtime_sockets = [\"/s\"]",
+                "load_balancer.runtime_sockets",
+            ),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err();
             assert!(err.contains(key), "{text:?} gave {err}");
+        }
+    }
+
+    const HAPROXY: &str = "kind = \"haproxy\"\nbackend = \"masters\"\nserver = \"master-1\"\n";
+
+    #[test]
+    fn runtime_sockets_lists_several_load_balancers() {
+        let cfg = parse(&format!(
+            "{HAPROXY}runtime_sockets = [\"tcp:10.77.0.21:9999\", \"tcp:10.77.0.22:9999\", \
+             \"/run/haproxy/admin.sock\"]"
+        ))
+        .unwrap();
+        assert_eq!(
+            cfg,
+            LbConfig::Haproxy {
+                runtime_sockets: vec![
+                    HaproxySocket::Tcp("10.77.0.21:9999".into()),
+                    HaproxySocket::Tcp("10.77.0.22:9999".into()),
+                    HaproxySocket::Unix("/run/haproxy/admin.sock".into()),
+                ],
+                backend: "masters".into(),
+                server: "master-1".into(),
+            }
+        );
+        // A list of one is the same as runtime_socket.
+        assert_eq!(
+            parse(&format!(
+                "{HAPROXY}runtime_sockets = [\"tcp:127.0.0.1:9999\"]"
+            ))
+            .unwrap(),
+            parse(&format!("{HAPROXY}runtime_socket = \"tcp:127.0.0.1:9999\"")).unwrap(),
+        );
+    }
+
+    #[test]
+    fn runtime_sockets_refuses_both_keys_an_empty_list_duplicates_and_bad_entries() {
+        let cases = [
+            (
+                "runtime_socket = \"/s\"\nruntime_sockets = [\"tcp:127.0.0.1:1\"]",
+                "not both",
+            ),
+            ("runtime_sockets = []", "is empty"),
+            (
+                "runtime_sockets = [\"tcp:127.0.0.1:1\", \"tcp:127.0.0.1:1\"]",
+                "`tcp:127.0.0.1:1` is listed twice",
+            ),
+            (
+                "runtime_sockets = [\"tcp:127.0.0.1:1\", \"tcp:nope\"]",
+                "`tcp:nope` is not tcp:HOST:PORT",
+            ),
+            (
+                "runtime_sockets = [\"relative.sock\"]",
+                "`relative.sock` is not an absolute unix socket path",
+            ),
+        ];
+        for (lines, message) in cases {
+            let err = parse(&format!("{HAPROXY}{lines}")).unwrap_err();
+            assert!(
+                err.starts_with("bad setting `load_balancer.runtime_sockets`: "),
+                "{lines:?} gave {err}"
+            );
+            assert!(err.contains(message), "{lines:?} gave {err}");
         }
     }
 }

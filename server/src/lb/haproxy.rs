@@ -40,6 +40,11 @@ impl RuntimeClient {
         }
     }
 
+    /// Where this client talks to.
+    pub fn socket(&self) -> &HaproxySocket {
+        &self.socket
+    }
+
     /// Sends one command and returns HAProxy's whole answer.
     pub async fn command(&self, command: &str) -> Result<String, LbError> {
         let what = format!("HAProxy runtime API at {} (`{command}`)", self.socket);
@@ -206,7 +211,7 @@ impl HaproxyHook {
 impl HaproxyHook {
     /// The settings check (`super::check`): the runtime API answers at `level admin`, and
     /// `show servers state BACKEND` lists the server.
-    async fn check_settings(&self) -> Result<(), LbCheckError> {
+    pub(super) async fn check_settings(&self) -> Result<(), LbCheckError> {
         let socket = self.client.socket.to_string();
         let reply = self
             .client

@@ -7,8 +7,10 @@
 //! connection is identified from the master's side: the master logs the peer address of every
 //! attaching worker ([`attach_log`]), and that peer is the load balancer's end of the connection.
 //!
-//! Implementations: [`NoopHook`] (kind `none`), [`haproxy::HaproxyHook`] (HAProxy runtime API) and
-//! [`relay::Relay`] (the agent relays the worker port itself). [`build`] makes one from the
+//! Implementations: [`NoopHook`] (kind `none`), [`haproxy::HaproxyHook`] (HAProxy runtime API),
+//! [`multi::HaproxyGroup`] (several HAProxy load balancers in front of the same masters, each
+//! driven through its own runtime API) and [`relay::Relay`] (the agent relays the worker port
+//! itself). [`build`] makes one from the
 //! [`LbConfig`] parsed, once, from the `[load_balancer]` settings of `docs/agent-config.md`.
 //! [`check`] tells whether those settings work against the real load balancer (at agent start
 //! and on `/readyz`), [`LbStatus`] is the hook as readers see it: the routing state and the
@@ -17,7 +19,12 @@
 pub mod attach_log;
 pub mod check;
 mod config;
+#[cfg(test)]
+mod fake_haproxy;
 pub mod haproxy;
+pub mod multi;
+#[cfg(test)]
+mod real_haproxy;
 pub mod relay;
 mod status;
 #[cfg(test)]
@@ -94,9 +101,51 @@ pub enum LbError {
         peer_host: String,
         peer_port: u16,
     },
+    /// Several load balancers ([`multi`]): `action` failed on the ones in `failed` (each with
+    /// why) and worked on the ones in `ok` (for a read, with what each said). Every hook call is
+    /// idempotent: calling it again retries them all.
+    #[error("{action}: {}", multi::describe(.failed, .ok, "worked on"))]
+    Partial {
+        action: String,
+        failed: Vec<LbFailure>,
+        ok: Vec<String>,
+    },
+    /// Several load balancers: the worker's session is on none of those that answered
+    /// (`searched`), and the ones in `failed` could not be searched — it may be there, so
+    /// nothing was closed. Retry once they answer.
+    #[error(
+        "cannot tell where worker `{worker}`'s session from {peer_host}:{peer_port} is: {}",
+        multi::describe(.failed, .searched, "not on")
+    )]
+    SessionSearchIncomplete {
+        worker: String,
+        peer_host: String,
+        peer_port: u16,
+        failed: Vec<LbFailure>,
+        searched: Vec<String>,
+    },
+}
+
+/// One load balancer of several that did not do what was asked.
+#[derive(Debug)]
+pub struct LbFailure {
+    /// The load balancer, as configured (`tcp:10.77.0.21:9999`, a socket path).
+    pub lb: String,
+    pub error: LbError,
 }
 
 impl LbError {
+    /// The load balancers a call of several failed on (empty for any other error): what a
+    /// caller names when it says which load balancer keeps it waiting.
+    pub fn failed_load_balancers(&self) -> Vec<&str> {
+        match self {
+            LbError::Partial { failed, .. } | LbError::SessionSearchIncomplete { failed, .. } => {
+                failed.iter().map(|f| f.lb.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         LbError::Io {
             what: what.into(),
@@ -106,6 +155,12 @@ impl LbError {
 }
 
 /// The operations a drain needs from the load balancer. Every method is idempotent.
+///
+/// A hook may drive several load balancers ([`multi::HaproxyGroup`]): then `stop_routing` and
+/// `resume_routing` act on every one (all are tried even when one fails; the error,
+/// [`LbError::Partial`], names which failed and which did it), `routing_state` is
+/// [`Routing::Ready`] only when every one says so (see [`multi::most_drained`]), and
+/// `close_worker_session` closes the session on whichever load balancer carries it.
 pub trait LoadBalancerHook: Send + Sync {
     /// `none`, `haproxy` or `relay`.
     fn kind(&self) -> &'static str;
@@ -125,6 +180,12 @@ pub trait LoadBalancerHook: Send + Sync {
         &'a self,
         attach: &'a WorkerAttach,
     ) -> BoxFuture<'a, Result<CloseOutcome, LbError>>;
+    /// The load balancers this hook drives, each named (its runtime socket as configured) and
+    /// as a hook of one load balancer, for readers that report on each ([`LbStatus`]). Empty
+    /// (the default): the hook is one load balancer, or none, and answers for itself.
+    fn load_balancers(&self) -> Vec<(String, &dyn LoadBalancerHook)> {
+        Vec::new()
+    }
 }
 
 /// Kind `none`: routing is not managed; closing a session is impossible.
@@ -158,14 +219,21 @@ pub async fn build(cfg: &LbConfig) -> Result<Arc<dyn LoadBalancerHook>, LbError>
     Ok(match cfg {
         LbConfig::None => Arc::new(NoopHook),
         LbConfig::Haproxy {
-            runtime_socket,
+            runtime_sockets,
             backend,
             server,
-        } => Arc::new(haproxy::HaproxyHook::new(
-            runtime_socket.clone(),
-            backend.clone(),
-            server.clone(),
-        )),
+        } => match runtime_sockets.as_slice() {
+            [one] => Arc::new(haproxy::HaproxyHook::new(
+                one.clone(),
+                backend.clone(),
+                server.clone(),
+            )),
+            several => Arc::new(multi::HaproxyGroup::new(
+                several.to_vec(),
+                backend.clone(),
+                server.clone(),
+            )),
+        },
         LbConfig::Relay { listen, target } => {
             Arc::new(relay::Relay::start(*listen, *target).await?)
         }

@@ -15,10 +15,12 @@ mod events;
 #[allow(dead_code)]
 #[path = "../../../cli/tests/cli/fake_agent.rs"]
 mod fake_agent;
+mod fleet_store;
 mod fuzz;
 mod health;
 mod helpers;
 mod history;
+mod lb_several;
 mod openapi;
 mod pg_cluster;
 mod pki;

@@ -180,6 +180,30 @@ impl PgCluster {
         }
     }
 
+    /// Stops the server (fast shutdown: sessions are cut), keeping its data.
+    pub fn stop(&self) {
+        let data = self.data.display().to_string();
+        self.run("pg_ctl", &["stop", "-D", &data, "-m", "fast", "-w"]);
+    }
+
+    /// Starts the stopped server again on the same port.
+    pub fn start_again(&self) {
+        let data = self.data.display().to_string();
+        let log = self
+            .dir
+            .path()
+            .join("run/postgres.log")
+            .display()
+            .to_string();
+        let options = format!("-p {}", self.port);
+        self.run(
+            "pg_ctl",
+            &[
+                "start", "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60",
+            ],
+        );
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://{PG_USER}@127.0.0.1:{}/{database}", self.port)
     }

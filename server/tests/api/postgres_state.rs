@@ -8,8 +8,7 @@
 
 use std::path::Path;
 
-use bbctl_agent::db::{Db, audit, configs, drains, fleet_docs, operations};
-use bbctl_api::LeaseKind;
+use bbctl_agent::db::{Db, audit, configs, drains, fence, operations};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -92,6 +91,7 @@ fn postgres_migrations_apply_revert_and_apply_again_to_the_same_schema() {
             "buildbot_db_ops",
             "config_versions",
             "drains",
+            "fence",
             "fleet_lease",
             "operations",
             "upgrades"
@@ -309,54 +309,10 @@ async fn state_db_operations_round_trip_on_postgres() {
     );
     assert!(latest.updated_at >= latest.started_at);
 
-    // The fleet lease: exclusive until released or expired.
+    // The fence: the highest epoch seen per fleet, never lowered.
     db.run(|c| {
-        let a = fleet_docs::acquire(c, "up-a", "to v2", LeaseKind::Upgrade, 60.0)?.unwrap();
-        assert_eq!((a.holder.as_str(), a.kind), ("up-a", LeaseKind::Upgrade));
-        assert!(
-            fleet_docs::acquire(c, "up-a", "to v2", LeaseKind::Upgrade, 60.0)?.is_ok(),
-            "the holder renews"
-        );
-        match fleet_docs::acquire(c, "up-b", "other", LeaseKind::Drain, 60.0)? {
-            Err(fleet_docs::Refusal::Held(l)) => assert_eq!(l.reason, "to v2"),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        assert!(
-            fleet_docs::release(c, "up-b")?.is_err(),
-            "only the holder releases"
-        );
-        assert!(fleet_docs::release(c, "up-a")?.is_ok());
-        assert!(fleet_docs::lease(c)?.is_none());
-        fleet_docs::acquire(c, "up-c", "short", LeaseKind::Drain, 1.0)?.unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert!(fleet_docs::lease(c)?.is_none(), "expired");
-        assert!(fleet_docs::acquire(c, "up-d", "next", LeaseKind::Upgrade, 60.0)?.is_ok());
-        Ok(())
-    })
-    .await
-    .unwrap();
-
-    // Upgrade journals: optimistic versions, newest first.
-    db.run(|c| {
-        let doc = json!({"step": 1, "nested": {"masters": ["m1", "m2"]}});
-        let v1 = fleet_docs::put_upgrade(c, "up-1", None, &doc)?.unwrap();
-        assert_eq!(v1.version, 1);
-        assert!(
-            fleet_docs::put_upgrade(c, "up-1", None, &doc)?.is_err(),
-            "no re-create"
-        );
-        let v2 = fleet_docs::put_upgrade(c, "up-1", Some(1), &json!({"step": 2}))?.unwrap();
-        assert_eq!(v2.version, 2);
-        assert!(
-            fleet_docs::put_upgrade(c, "up-1", Some(1), &doc)?.is_err(),
-            "stale version"
-        );
-        fleet_docs::put_upgrade(c, "up-2", None, &doc)?.unwrap();
-        let listed = fleet_docs::list_upgrades(c, 10)?;
-        assert_eq!(listed[0].id, "up-2", "newest first");
-        assert_eq!(listed[0].doc, doc, "the document round-trips");
-        assert_eq!(fleet_docs::get_upgrade(c, "up-1")?.unwrap().doc["step"], 2);
-        assert!(fleet_docs::get_upgrade(c, "up-9")?.is_none());
+        assert_eq!(fence::raise(c, "prod", 4)?, 4);
+        assert_eq!(fence::raise(c, "prod", 2)?, 4);
         Ok(())
     })
     .await
@@ -370,7 +326,7 @@ async fn state_db_operations_round_trip_on_postgres() {
             Ok((
                 operations::fail_interrupted(c)?,
                 operations::list(c, 10)?,
-                fleet_docs::lease(c)?,
+                fence::get(c, "prod")?,
             ))
         })
         .await
@@ -381,7 +337,7 @@ async fn state_db_operations_round_trip_on_postgres() {
         !ops[0].ok && ops[0].message.contains("interrupted"),
         "{ops:?}"
     );
-    assert_eq!(lease.unwrap().holder, "up-d");
+    assert_eq!(lease, 4, "the fence row survives a reopen");
 }
 
 #[tokio::test]
@@ -435,7 +391,7 @@ rest_url = "http://127.0.0.1:9/"
     let lease = json!({"holder": "up-1", "reason": "to v2", "ttl_secs": 600.0, "kind": "upgrade"});
     let (status, body) = call(&agent, "PUT", "/v1/lease", Some(lease)).await;
     assert_eq!(status, 200, "{body}\n{}", agent.log_text());
-    let journal = json!({"doc": {"step": "preflight"}});
+    let journal = json!({"holder": "up-1", "epoch": 1, "doc": {"step": "preflight"}});
     let (status, body) = call(&agent, "PUT", "/v1/upgrades/up-1", Some(journal)).await;
     assert_eq!((status, &body["version"]), (200, &json!(1)), "{body}");
     let (status, body) = call(&agent, "POST", "/v1/master/stop", Some(json!({}))).await;

@@ -78,7 +78,7 @@ pub fn valid_body(op: &Operation) -> Option<serde_json::Value> {
         ("PUT", "/v1/lease") => {
             json!({"holder": "h", "reason": "r", "ttl_secs": 60.0, "kind": "upgrade"})
         }
-        ("PUT", "/v1/upgrades/{id}") => json!({"doc": {"x": 1}}),
+        ("PUT", "/v1/upgrades/{id}") => json!({"holder": "h", "epoch": 1, "doc": {"x": 1}}),
         ("POST", "/v1/drain") => json!({"deadline_secs": 60.0, "reason": "r"}),
         ("PATCH", "/v1/drain") => json!({"deadline_secs": 60.0}),
         ("POST", "/v1/master/stop") => json!({"mode": "graceful", "reason": "r"}),

@@ -1,13 +1,42 @@
-//! `bbctl drain master-2 --detach`, then `bbctl drain status master-2 -o json` until drained.
+//! `bbctl drain NAME --detach` of the master that owns the schedulers, then `bbctl drain status
+//! NAME -o json` until drained; `bbctl schedulers list` before and after, against Buildbot's REST.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bbctl_api::{DrainPhase, MasterInfo};
-use bbctl_e2e::{Fleet, FleetOptions, wait_until};
+use bbctl_e2e::{Buildbot, Fleet, FleetOptions, wait_until};
 
-use crate::rows::{DrainRow, MasterRow, RowState};
-use crate::{bbctl, json_of};
+use crate::rows::{DrainRow, MasterRow, RowState, SchedulerRow};
+use crate::{bbctl, describe, json_of};
+
+/// `schedulers list -o json`, checked against `/api/v2/schedulers` and `/changesources`: the
+/// same services, each with the owner Buildbot names (`masterid`).
+fn schedulers_as_rest_says(fleet: &Fleet, rest: &Buildbot) -> Vec<SchedulerRow> {
+    let rows: Vec<SchedulerRow> = json_of(&bbctl(fleet, &["schedulers", "list", "-o", "json"]));
+    let mut from_rest = Vec::new();
+    for (path, kind) in [
+        ("schedulers", "scheduler"),
+        ("changesources", "change_source"),
+    ] {
+        for s in rest.list(path, path).unwrap() {
+            let owner = s["master"]["masterid"].as_i64();
+            from_rest.push((
+                kind.to_owned(),
+                s["name"].as_str().unwrap().to_owned(),
+                owner,
+            ));
+        }
+    }
+    let mut ours: Vec<(String, String, Option<i64>)> = rows
+        .iter()
+        .map(|r| (r.kind.clone(), r.name.clone(), r.masterid))
+        .collect();
+    from_rest.sort();
+    ours.sort();
+    assert_eq!(ours, from_rest, "{rows:#?}");
+    rows
+}
 
 /// Draining mutates the fleet for good: a fleet of its own (2 masters, 2 workers).
 #[test]
@@ -18,30 +47,60 @@ fn drain_detach_then_status_tracks_it() {
         workers: 2,
     })
     .unwrap();
-    let agent = fleet.agent(1);
+    let rest = fleet.buildbot(0);
+    // The master that owns the schedulers (the first to start claims them all) is drained.
+    let owned = wait_until(
+        "a master to own the schedulers",
+        Duration::from_secs(60),
+        || {
+            let rows = schedulers_as_rest_says(&fleet, &rest);
+            Ok(rows.iter().all(|r| r.owner.is_some()).then_some(rows))
+        },
+    )
+    .unwrap();
+    assert!(!owned.is_empty(), "the fleet's master.cfg has schedulers");
+    let name = owned[0].owner.clone().unwrap();
+    let slot = fleet
+        .info
+        .masters
+        .iter()
+        .position(|m| m.name == name)
+        .unwrap_or_else(|| panic!("owner {name} is a slot: {owned:#?}"));
+    let victims: Vec<&str> = owned
+        .iter()
+        .filter(|r| r.owner.as_deref() == Some(name.as_str()))
+        .map(|r| r.name.as_str())
+        .collect();
+    let agent = fleet.agent(slot);
     let before: MasterInfo = agent.get("/v1/master").unwrap();
     let masterid = before.masterid.unwrap();
 
-    let rows: Vec<DrainRow> = json_of(&bbctl(
+    let out = bbctl(
         &fleet,
-        &[
-            "drain", "master-2", "--detach", "--reason", "e2e", "-o", "json",
-        ],
-    ));
+        &["drain", &name, "--detach", "--reason", "e2e", "-o", "json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let note = format!("note: {name} owns scheduler {:?}", victims[0]);
+    assert!(
+        stderr.contains(&note) && stderr.contains("once it stops they have no owner"),
+        "{}",
+        describe(&out)
+    );
+    let rows: Vec<DrainRow> = json_of(&out);
     assert_eq!(rows.len(), 1, "{rows:#?}");
-    assert_eq!(rows[0].master, "master-2");
+    assert_eq!(rows[0].master, name);
     assert_eq!(rows[0].status.reason.as_deref(), Some("e2e"));
     let id = rows[0].status.id;
 
     let done = wait_until(
-        "bbctl drain status master-2 to say drained",
+        "bbctl drain status to say drained",
         Duration::from_secs(90),
         || {
             let row: DrainRow = serde_json::from_slice(
-                &bbctl(&fleet, &["drain", "status", "master-2", "-o", "json"]).stdout,
+                &bbctl(&fleet, &["drain", "status", &name, "-o", "json"]).stdout,
             )?;
             anyhow::ensure!(
-                row.master == "master-2" && row.status.id == id,
+                row.master == name && row.status.id == id,
                 "another drain: {row:?}"
             );
             Ok((row.status.phase == DrainPhase::Drained).then_some(row))
@@ -63,8 +122,9 @@ fn drain_detach_then_status_tracks_it() {
     let had: BTreeSet<&str> = before.workers.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(handed, had, "{done:#?}");
 
-    // The fleet agrees: master-2 inactive and stopped, every worker on master-1.
-    let masters = fleet.buildbot(0).list("masters", "masters").unwrap();
+    // The fleet agrees: the drained master inactive and stopped, every worker on the other.
+    let other = 1 - slot;
+    let masters = fleet.buildbot(other).list("masters", "masters").unwrap();
     assert!(
         masters
             .iter()
@@ -73,6 +133,17 @@ fn drain_detach_then_status_tracks_it() {
     );
     let rows: Vec<MasterRow> =
         serde_json::from_slice(&bbctl(&fleet, &["masters", "list", "-o", "json"]).stdout).unwrap();
-    assert_eq!(rows[1].state, RowState::Drained, "{rows:#?}");
-    assert_eq!(rows[0].workers, Some(fleet.info.workers.len()), "{rows:#?}");
+    assert_eq!(rows[slot].state, RowState::Drained, "{rows:#?}");
+    assert_eq!(
+        rows[other].workers,
+        Some(fleet.info.workers.len()),
+        "{rows:#?}"
+    );
+
+    // What it owned is unowned now (until the other master's activity poll), never its.
+    let after = schedulers_as_rest_says(&fleet, &fleet.buildbot(other));
+    for row in after.iter().filter(|r| victims.contains(&r.name.as_str())) {
+        assert_ne!(row.owner.as_deref(), Some(name.as_str()), "{after:#?}");
+        assert_ne!(row.masterid, Some(masterid), "{after:#?}");
+    }
 }

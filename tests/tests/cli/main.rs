@@ -7,6 +7,7 @@
 
 mod drain;
 mod partial;
+mod registry;
 mod rows;
 mod views;
 

@@ -25,6 +25,8 @@ pub(crate) struct MasterRow {
     pub(crate) buildbot_name: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) master: Option<MasterInfo>,
+    /// `inventory`, `registry`, `both` or `buildbot`.
+    pub(crate) source: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,6 +42,22 @@ pub(crate) enum RowState {
     Standby,
     Unreachable,
     Error,
+    #[serde(rename = "stale-name")]
+    StaleName,
+    Silent,
+    Hidden,
+}
+
+/// `schedulers list -o json` rows (docs/cli.md: SchedulerRow).
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub(crate) struct SchedulerRow {
+    /// `scheduler` or `change_source`.
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) owner: Option<String>,
+    pub(crate) masterid: Option<i64>,
+    pub(crate) buildbot_name: Option<String>,
 }
 
 /// `workers list -o json` rows (docs/cli.md: WorkerRow).

@@ -25,6 +25,23 @@ pub fn kill(pid: u32, sig: &str) {
     }
 }
 
+/// SIGKILLs the worker in `basedir` and starts it again (`buildbot-worker start`, the fleet's
+/// venv). Returns whether the start succeeded.
+pub fn restart_worker(fleet: &bbctl_e2e::Fleet, basedir: &std::path::Path) -> bool {
+    let pid = crate::support::twistd_pid(basedir).unwrap();
+    kill(pid, "KILL");
+    let _ = std::fs::remove_file(basedir.join("twistd.pid"));
+    Command::new(fleet.info.buildbot_venv.join("bin").join("buildbot-worker"))
+        .arg("start")
+        .arg(basedir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
 pub use bbctl_e2e::output_text as text;
 
 /// The request ended SUCCESS; its builds are `retries` RETRY then one SUCCESS. Returns them.

@@ -15,7 +15,9 @@ pub fn master_sigkilled_mid_drain(fleet: &Fleet, i: usize) {
     let rest = (i + 2) % 3;
     let bb = fleet.buildbot(rest);
     let mid = masterid(fleet, &bb, i);
-    let busy = force_on(&bb, mid, "sleep", &[("duration", "8")]);
+    // Long enough to still run when the kill comes (placing it and the drain's first ticks take
+    // seconds on a busy machine; a drain that already ended has no master left to kill).
+    let busy = force_on(&bb, mid, "sleep", &[("duration", "25")]);
     let here = workers_on(&bb, mid);
     let agent = agent(fleet, i);
     start_drain(

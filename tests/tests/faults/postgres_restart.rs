@@ -59,11 +59,11 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn pg_stop(fleet: &Fleet) {
+pub(crate) fn pg_stop(fleet: &Fleet) {
     pg_ctl(fleet, &["stop", "-m", "fast", "-w", "-t", "60"]);
 }
 
-fn pg_start(fleet: &Fleet) {
+pub(crate) fn pg_start(fleet: &Fleet) {
     let log = fleet.info.postgres.log.to_str().unwrap().to_owned();
     pg_ctl(fleet, &["start", "-l", &log, "-w", "-t", "60"]);
 }
@@ -88,7 +88,7 @@ fn started_on(bb: &bbctl_e2e::Buildbot, f: bbctl_e2e::ForcedBuild) -> i64 {
 /// its start (the step started, its stdio log has its header): Buildbot 4.3 leaves a build whose
 /// start-up write fails hanging for good ("from a running build; this is a serious error"), so
 /// the outage must begin while the build writes nothing.
-fn wait_mid_step(bb: &bbctl_e2e::Buildbot, f: bbctl_e2e::ForcedBuild) {
+pub(crate) fn wait_mid_step(bb: &bbctl_e2e::Buildbot, f: bbctl_e2e::ForcedBuild) {
     wait_until(
         &format!("build request {} in its sleep step", f.buildrequestid),
         Duration::from_secs(60),

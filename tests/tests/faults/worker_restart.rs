@@ -1,14 +1,13 @@
 //! Fault 11: a worker process is SIGKILLed and started again while the drain hands it off. The
 //! drain neither hangs nor fails; the worker ends attached to another master, unpaused.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bbctl_api::DrainPhase;
 use bbctl_e2e::{Fleet, wait_until};
 use serde_json::json;
 
-use crate::common::{assert_nothing_left, kill};
+use crate::common::{assert_nothing_left, restart_worker};
 use crate::support::*;
 
 pub fn worker_restarts_mid_handoff(fleet: &Fleet, i: usize) {
@@ -45,18 +44,7 @@ pub fn worker_restarts_mid_handoff(fleet: &Fleet, i: usize) {
     let t0 = Instant::now();
     start_drain(&agent, json!({"reason": "fault 11"}));
     std::thread::sleep(Duration::from_millis(150));
-    let pid = twistd_pid(&wslot.basedir).unwrap();
-    kill(pid, "KILL");
-    let _ = std::fs::remove_file(wslot.basedir.join("twistd.pid"));
-    let ok = Command::new(fleet.info.buildbot_venv.join("bin").join("buildbot-worker"))
-        .arg("start")
-        .arg(&wslot.basedir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
+    let ok = restart_worker(fleet, &wslot.basedir);
     assert!(ok, "buildbot-worker start");
 
     let done = wait_phase(&agent, DrainPhase::Drained, Duration::from_secs(120));

@@ -243,7 +243,9 @@ fn failed_migration_rolls_back(
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let wrapper = failing_migration_venv(dir.path(), new_venv, how);
-    let before = force_anywhere(fleet, "sleep", 8);
+    // Long enough that the old masters still answer when the test sees the window open (its
+    // look at the journal takes seconds on a busy machine).
+    let before = force_anywhere(fleet, "sleep", 25);
     wait_started(fleet, &[before]);
     requests.push(before);
     let mut child = spawn_upgrade(

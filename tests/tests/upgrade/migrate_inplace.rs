@@ -28,7 +28,8 @@ fn migrate_upgrade_in_place_survives_sigkill_and_resume() {
     .unwrap();
     let new_exe = buildbot_venv(BUILDBOT_NEW).join("bin/buildbot");
     let mut requests = vec![
-        force_anywhere(&fleet, "sleep", 12),
+        // Long enough that the old masters still answer when the test sees the window open.
+        force_anywhere(&fleet, "sleep", 25),
         force_anywhere(&fleet, "sleep", 2),
     ];
     wait_started(&fleet, &requests[..1]);
@@ -59,7 +60,7 @@ fn migrate_upgrade_in_place_survives_sigkill_and_resume() {
     child.kill().unwrap();
     child.wait().unwrap();
     eprintln!("bbctl SIGKILLed during wait_stopped");
-    child = fleet.spawn_bbctl(&["upgrade", "resume", &id]);
+    child = fleet.spawn_bbctl(&["upgrade", "resume", &id, "--take-over"]);
 
     // Killed again as soon as the backup is done (the migration next, or under way).
     let migrate = index("migrate");
@@ -68,7 +69,7 @@ fn migrate_upgrade_in_place_survives_sigkill_and_resume() {
     child.wait().unwrap();
     eprintln!("bbctl SIGKILLed with migrate {state:?}");
     let out = fleet
-        .bbctl_cmd(&["upgrade", "resume", &id])
+        .bbctl_cmd(&["upgrade", "resume", &id, "--take-over"])
         .output()
         .unwrap();
     eprintln!("resumed in {:?}:\n{}", started.elapsed(), text(&out));

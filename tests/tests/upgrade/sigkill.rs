@@ -56,7 +56,7 @@ fn blue_green_upgrade_survives_sigkill_at_every_step() {
         if requests.len() < 9 {
             requests.push(force_anywhere(&fleet, "sleep", 6 + index as u64));
         }
-        child = fleet.spawn_bbctl(&["upgrade", "resume", &id]);
+        child = fleet.spawn_bbctl(&["upgrade", "resume", &id, "--take-over"]);
     }
     while child.try_wait().unwrap().is_none() {
         assert!(

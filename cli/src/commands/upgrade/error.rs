@@ -21,9 +21,16 @@ pub enum UpgradeError {
     /// A drain deadline passed without `--force-after-deadline` (exit 4).
     #[error("{0}")]
     DeadlinePassed(String),
+    /// Another run took the fleet lease over (`stale_epoch`): this one stops at once, without
+    /// rolling back or releasing anything (exit 5).
+    #[error("{0}")]
+    Fenced(String),
     /// An agent stayed unreachable past `--pause-timeout` (exit 3; resumable).
     #[error("{agent}'s agent did not answer again within the pause timeout ({cause})")]
     PauseTimedOut { agent: String, cause: String },
+    /// No agent reached the fleet store again within `--pause-timeout` (exit 3; resumable).
+    #[error("no agent ({agents}) reached the fleet store again within the pause timeout ({cause})")]
+    StoreTimedOut { agents: String, cause: String },
     /// An agent answered with an error, or did not answer.
     #[error(transparent)]
     Agent(#[from] ApiError),
@@ -59,10 +66,12 @@ impl UpgradeError {
     /// pause that timed out is exit 3. A gate failure's code is the rollback's (6, or 1).
     pub fn exit(&self) -> Exit {
         match self {
-            UpgradeError::Refused { .. } => Exit::Refused,
+            UpgradeError::Refused { .. } | UpgradeError::Fenced(_) => Exit::Refused,
             UpgradeError::Usage(_) => Exit::Usage,
             UpgradeError::DeadlinePassed(_) => Exit::DeadlinePassed,
-            UpgradeError::PauseTimedOut { .. } => Exit::Partial,
+            UpgradeError::PauseTimedOut { .. } | UpgradeError::StoreTimedOut { .. } => {
+                Exit::Partial
+            }
             UpgradeError::Agent(err) if Exit::from(err) == Exit::Refused => Exit::Refused,
             UpgradeError::Gate { .. } | UpgradeError::Agent(_) | UpgradeError::Failed { .. } => {
                 Exit::Failed
@@ -78,8 +87,10 @@ impl UpgradeError {
             | UpgradeError::Failed { lines, .. } => lines.clone(),
             UpgradeError::Agent(err) => err.log_lines(),
             UpgradeError::Usage(_)
+            | UpgradeError::Fenced(_)
             | UpgradeError::DeadlinePassed(_)
-            | UpgradeError::PauseTimedOut { .. } => vec![],
+            | UpgradeError::PauseTimedOut { .. }
+            | UpgradeError::StoreTimedOut { .. } => vec![],
         }
     }
 

@@ -1,13 +1,14 @@
 //! `bbctl upgrade`: the documented multimaster upgrade as one command. Plan → pre-flight →
-//! blue-green or rolling → verify → summary, every step journaled on the coordinator agent
-//! before and after it runs, so `upgrade resume` finishes it from any machine and
+//! blue-green or rolling → verify → summary, every step journaled in the fleet store (through
+//! any agent) before and after it runs, so `upgrade resume` finishes it from any machine and
 //! `upgrade abort` rolls it back. The orchestration runs here, in the CLI; `--detach` re-runs
 //! this binary in the background (`setsid`) on the journal. This module only dispatches.
 //!
 //! Where things are: [`start`] (a new upgrade up to its journal), [`plan`], [`preflight`],
 //! [`buildbot`] (which Buildbot the new masters run; the schema classifier), [`migrate_plan`]
-//! and [`migrate_preflight`] (what `migrate` adds to the plan and the pre-flight), [`lease`] (the fleet
-//! lease and the coordinator), [`journal`] (where the journal is kept; the document is
+//! and [`migrate_preflight`] (what `migrate` adds to the plan and the pre-flight), [`coordinator`] (the agent
+//! through which the fleet store is reached, and failing over to the next), [`lease`] (the fleet
+//! lease, its run token and fencing epoch), [`journal`] (where the journal is kept; the document is
 //! `report/upgrade.rs`), [`run`] (the step loop), [`steps`] (each strategy's steps and their
 //! bodies), [`verify`] and [`schedulers`] (the last step), [`pause`] (an agent that stopped
 //! answering), [`rollback`] (and [`rollback_migrate`] for `migrate`: the DB restore and the
@@ -15,6 +16,7 @@
 //! [`error`] (the one error of an upgrade and its exit codes).
 
 mod buildbot;
+mod coordinator;
 mod error;
 mod journal;
 pub(super) mod lease;
@@ -27,7 +29,6 @@ mod resume;
 mod rollback;
 mod rollback_migrate;
 mod run;
-mod schedulers;
 mod start;
 mod status;
 mod steps;
@@ -41,9 +42,10 @@ use crate::report::Outcome;
 
 pub async fn run(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
     let result = match (std::env::var(resume::RESUME_ENV), &args.action) {
-        (Ok(id), _) => resume::resume(Some(id), ctx).await,
+        // The detached child takes over the lease its parent took for this upgrade.
+        (Ok(id), _) => resume::resume(Some(id), true, ctx).await,
         (_, Some(UpgradeAction::Status(a))) => status::status(a.id.clone(), ctx).await,
-        (_, Some(UpgradeAction::Resume(a))) => resume::resume(a.id.clone(), ctx).await,
+        (_, Some(UpgradeAction::Resume(a))) => resume::resume(a.id.clone(), a.take_over, ctx).await,
         (_, Some(UpgradeAction::Abort(a))) => resume::abort(a.id.clone(), a.restore_db, ctx).await,
         (_, Some(UpgradeAction::History)) => status::history(ctx).await,
         (_, None) => start::start(args, ctx).await,

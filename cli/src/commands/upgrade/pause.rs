@@ -3,9 +3,12 @@
 //! it answers again, and then retries the step that met it — every step looks before it acts, so
 //! a retry does no harm (the same property `upgrade resume` relies on). The wait is bounded by
 //! `--pause-timeout` per step; after it the upgrade stops, still resumable, with exit code 3.
+//! A journal append that no agent could make — each unreachable or answering 503
+//! `store_unavailable` (a PostgreSQL restart) — pauses the same way until one reaches the store.
 
 use std::time::{Duration, Instant};
 
+use super::coordinator::{Coordinator, store_unreachable};
 use super::error::UpgradeError;
 use crate::client::AgentClient;
 use crate::output::upgrade::Emitter;
@@ -78,6 +81,66 @@ pub async fn wait_for_agent(
         if Instant::now() >= until {
             return Err(UpgradeError::PauseTimedOut {
                 agent: agent.to_string(),
+                cause: cause.to_string(),
+            });
+        }
+        tokio::time::sleep(PROBE_INTERVAL.min(until.saturating_duration_since(Instant::now())))
+            .await;
+    }
+}
+
+/// Announces the pause of step `step` of `upgrade`, then waits until one of the coordinator's
+/// agents reaches the fleet store again (`GET /v1/fleet/store` says `reachable`; an agent from
+/// before the store counts once it answers) or `until` passes, which stops the upgrade.
+pub async fn wait_for_store(
+    emitter: &Emitter,
+    coord: &Coordinator,
+    upgrade: &str,
+    step: &str,
+    cause: &str,
+    until: Instant,
+) -> Result<(), UpgradeError> {
+    let names: Vec<&str> = coord.agents().iter().map(|a| a.name()).collect();
+    let left = until.saturating_duration_since(Instant::now());
+    emitter.emit(
+        "paused",
+        Some(step),
+        &format!(
+            "upgrade paused: {cause}; waiting up to {} for an agent ({}) to reach the fleet \
+             store again (checking every {}s; Ctrl-C leaves the upgrade resumable with \
+             `bbctl upgrade resume {upgrade}`)",
+            humantime(left),
+            names.join(", "),
+            PROBE_INTERVAL.as_secs()
+        ),
+        serde_json::json!({"agents": names, "cause": cause, "wait_secs": left.as_secs_f64()}),
+    );
+    let started = Instant::now();
+    loop {
+        let probes = futures_util::future::join_all(coord.agents().iter().map(|a| async move {
+            match a.fleet_store().await {
+                Ok(info) => info.reachable,
+                Err(err) => !store_unreachable(&err),
+            }
+        }))
+        .await;
+        if let Some(i) = probes.iter().position(|ok| *ok) {
+            let waited = started.elapsed();
+            let agent = coord.agents()[i].name();
+            emitter.emit(
+                "unpaused",
+                Some(step),
+                &format!(
+                    "{agent}'s agent reaches the fleet store again after {}; going on",
+                    humantime(waited)
+                ),
+                serde_json::json!({"agent": agent, "waited_secs": waited.as_secs_f64()}),
+            );
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(UpgradeError::StoreTimedOut {
+                agents: names.join(", "),
                 cause: cause.to_string(),
             });
         }

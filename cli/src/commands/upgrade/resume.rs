@@ -1,11 +1,16 @@
 //! `upgrade resume [ID]` and `upgrade abort [ID]`: take an unfinished upgrade over — its journal
-//! and the fleet lease — from any machine, then run its remaining steps ([`super::run`]) or roll
-//! it back ([`super::rollback`]). A `--detach`ed upgrade is this binary again, resuming the
-//! journal named in [`RESUME_ENV`].
+//! and the fleet lease — from any machine, through any agent that reaches the fleet store, then
+//! run its remaining steps ([`super::run`]) or roll it back ([`super::rollback`]). Taking the
+//! lease gives this run a new epoch: a run still holding the old one is refused (`stale_epoch`)
+//! at its next call and stops. `resume` takes a lease another run still holds for the same
+//! upgrade only with `--take-over`; `abort` always does. A `--detach`ed upgrade is this binary
+//! again, resuming the journal named in [`RESUME_ENV`] (it takes its parent's lease over).
+
+use bbctl_api::{Lease, LeaseKind};
 
 use super::error::UpgradeError;
 use super::journal::Store;
-use super::lease;
+use super::lease::{self, Taken, Want};
 use super::run::{self, Runner};
 use crate::ctx::Ctx;
 use crate::exit::Exit;
@@ -16,21 +21,32 @@ use crate::report::{Outcome, Report};
 /// Set by `--detach` for the background process: resume this upgrade instead of starting one.
 pub const RESUME_ENV: &str = "BBCTL_UPGRADE_RESUME_ID";
 
-/// The unfinished upgrade `id` (default: the newest), with the fleet lease taken for it under the
-/// reason `reason` gives, and the emitter its progress goes to.
+/// The unfinished upgrade `id` (default: the newest), read again once the fleet lease is taken
+/// for it (with `take_over`, even from a live holder of the same upgrade) under the reason
+/// `reason` gives, and the emitter its progress goes to.
 async fn take_over(
     ctx: &Ctx,
     id: Option<String>,
+    take_over: bool,
     reason: impl FnOnce(&Journal) -> String,
 ) -> Result<(Store, Journal, Emitter), UpgradeError> {
     let (store, j) = Store::find(ctx, id, true).await?;
-    if j.phase.is_final() {
-        return Err(UpgradeError::refused(
-            format!("upgrade {} already ended: {}", j.id, j.phase.as_str()),
-            vec![],
-        ));
-    }
-    lease::take(&store.client, &j.id, &reason(&j)).await?;
+    refuse_ended(&j)?;
+    let want = Want {
+        operation: j.id.clone(),
+        reason: reason(&j),
+        kind: LeaseKind::Upgrade,
+        take_over,
+    };
+    let held = match lease::try_take(ctx, &store.coord, &want).await? {
+        Taken::Held(held) => held,
+        Taken::Refused(Some(l)) if l.operation == j.id => return Err(still_held(&j.id, &l)),
+        Taken::Refused(l) => return Err(lease::refusal(l)),
+    };
+    // Read again under the lease: the run it was taken from may have appended meanwhile.
+    let (mut store, j) = Store::load(store.coord, &j.id).await?;
+    store.held = Some(held);
+    refuse_ended(&j)?;
     let emitter = Emitter {
         json: ctx.format == crate::cli::OutputFormat::Json,
         id: j.id.clone(),
@@ -38,15 +54,45 @@ async fn take_over(
     Ok((store, j, emitter))
 }
 
-pub async fn resume(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
-    let (mut store, mut j, emitter) = take_over(ctx, id, lease::reason).await?;
+fn refuse_ended(j: &Journal) -> Result<(), UpgradeError> {
+    if j.phase.is_final() {
+        return Err(UpgradeError::refused(
+            format!("upgrade {} already ended: {}", j.id, j.phase.as_str()),
+            vec![],
+        ));
+    }
+    Ok(())
+}
+
+/// The refusal of a `resume` while another run still holds the upgrade's lease.
+fn still_held(id: &str, l: &Lease) -> UpgradeError {
+    UpgradeError::refused(
+        format!(
+            "refusing to resume upgrade {id}: another run holds its lease: {}; it expires in {} \
+             (store clock) unless renewed. If that run is gone (its host lost, its process \
+             stopped), `bbctl upgrade resume {id} --take-over` takes the lease now, and that run \
+             is refused at its next call",
+            lease::describe(l),
+            crate::time::human(l.remaining_secs().max(0.0))
+        ),
+        vec![],
+    )
+}
+
+pub async fn resume(
+    id: Option<String>,
+    take_over_live: bool,
+    ctx: &Ctx,
+) -> Result<Outcome, UpgradeError> {
+    let (mut store, mut j, emitter) = take_over(ctx, id, take_over_live, lease::reason).await?;
     emitter.emit(
         "resumed",
         None,
         &format!(
-            "resuming at step {}",
+            "resuming at step {} (lease epoch {})",
             j.next_step()
-                .map_or("-".into(), |i| j.steps[i].kind.label())
+                .map_or("-".into(), |i| j.steps[i].kind.label()),
+            store.held.as_ref().map_or(0, |h| h.epoch)
         ),
         serde_json::Value::Null,
     );
@@ -67,10 +113,13 @@ pub async fn abort(
     // Looked at before the lease is taken: a refusal changes nothing.
     let (_, peek) = Store::find(ctx, id, true).await?;
     refuse_abort(&peek, restore_db)?;
-    let (mut store, mut j, emitter) =
-        take_over(ctx, Some(peek.id), |j| format!("abort of upgrade {}", j.id)).await?;
-    // Saved first: a CLI still running this upgrade (e.g. `--detach`) gets 409 at its next save
-    // and stops, instead of carrying on with the steps the rollback undoes.
+    let (mut store, mut j, emitter) = take_over(ctx, Some(peek.id), true, |j| {
+        format!("abort of upgrade {}", j.id)
+    })
+    .await?;
+    // The lease is this run's now: a CLI still running this upgrade (e.g. `--detach`) is
+    // refused (`stale_epoch`) at its next call, renewal or append and stops, instead of
+    // carrying on with the steps the rollback undoes.
     j.message = Some("aborting: rolling back".into());
     store.save(&j).await?;
     emitter.emit(
@@ -93,7 +142,9 @@ pub async fn abort(
     }
     j.finish(Phase::Aborted, Some(message.clone()));
     store.save(&j).await?;
-    lease::release(&store.client, &j.id).await;
+    if let Some(held) = &store.held {
+        lease::release(ctx, &store.coord, held).await;
+    }
     let exit = if problems.is_empty() {
         Exit::RolledBack
     } else {

@@ -1,11 +1,14 @@
 //! Running an upgrade's journal: each remaining step marked `running`, run ([`super::steps`]),
-//! marked `done` or `failed`, the journal saved on the coordinator around every step; a failed
-//! gate rolls back ([`super::rollback`]), an unreachable agent pauses ([`super::pause`]), the
-//! fleet lease is kept renewed meanwhile ([`super::lease`]).
+//! marked `done` or `failed`, the journal appended to the fleet store around every step; a failed
+//! gate rolls back ([`super::rollback`]), an unreachable agent — or no agent reaching the store —
+//! pauses ([`super::pause`]), the fleet lease is kept renewed meanwhile ([`super::lease`]). When
+//! another run took the lease over (a renewal, an append or any fenced call answered
+//! `stale_epoch`) the run stops at once: no rollback, no journal write, no release; exit 5.
 
+use super::coordinator::store_unreachable;
 use super::error::UpgradeError;
 use super::journal::Store;
-use super::lease;
+use super::lease::{self, Held};
 use super::pause::{self, PauseBudget};
 use super::rollback_migrate::Decision;
 use crate::client::AgentClient;
@@ -26,6 +29,20 @@ impl<'a> Runner<'a> {
         Runner { ctx, emitter }
     }
 
+    /// Whether `name` is an old master of `j` that is no longer in the inventory file: the
+    /// operator took it out (its host lost); the fleet registry may still list it, silent. The
+    /// steps leave it alone; verify fails until Buildbot marks its master inactive (`bbctl
+    /// masters expire`).
+    pub fn gone(&self, j: &Journal, name: &str) -> bool {
+        j.old.iter().any(|m| m == name)
+            && !j.new.iter().any(|m| m == name)
+            && !self
+                .ctx
+                .targets()
+                .iter()
+                .any(|t| t.name == name && t.source != crate::inventory::TargetSource::Registry)
+    }
+
     /// The agent of the master `name` of the inventory.
     pub fn client(&self, name: &str) -> Result<AgentClient, UpgradeError> {
         self.ctx
@@ -37,12 +54,19 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// Runs the remaining steps of `journal`; rolls back on a failed gate.
+/// Runs the remaining steps of `journal`; rolls back on a failed gate. `store` holds the lease.
 pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Store) -> Outcome {
     let runner = Runner::new(ctx, emitter.clone());
-    let renewal = lease::Renewal::start(store.client.clone(), j.id.clone(), lease::reason(&j));
-    let result = run_steps(&runner, &mut j, &mut store).await;
+    let held = store.held.clone().expect("the run holds the lease");
+    let mut renewal = lease::Renewal::start(store.coord.clone(), held.clone());
+    let result = tokio::select! {
+        result = run_steps(&runner, &mut j, &mut store) => result,
+        stop = renewal.fenced() => Err(stop),
+    };
     drop(renewal);
+    if let Some(stop) = fenced_off(&held, &result) {
+        return stopped(&emitter, &j, stop);
+    }
     let (phase, exit, message, lines) = match result {
         Ok(()) => (
             Phase::Succeeded,
@@ -139,11 +163,14 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
     };
     j.finish(phase, Some(message.clone()));
     let saved = store.save(&j).await;
-    // A failed save means another CLI took the journal over (e.g. `upgrade abort`): the lease
-    // is theirs now.
-    if phase.is_final() && saved.is_ok() {
-        lease::release(&store.client, &j.id).await;
+    if let Err(err) = &saved
+        && let Some(stop) = lease::fenced(&held, err)
+    {
+        return stopped(&emitter, &j, stop);
     }
+    // The run ends here, resumable or not: the lease is released (only while this run's epoch
+    // still holds it), so `upgrade resume` needs no `--take-over`.
+    lease::release(ctx, &store.coord, &held).await;
     if phase == Phase::Succeeded {
         emitter.summary(&j);
     }
@@ -171,6 +198,32 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
         report: Report::Streamed,
         exit,
         warnings,
+    }
+}
+
+/// The run's end when it was fenced off: by a renewal, or by an agent's `stale_epoch`.
+fn fenced_off(held: &Held, result: &Result<(), UpgradeError>) -> Option<UpgradeError> {
+    match result {
+        Err(UpgradeError::Fenced(message)) => Some(UpgradeError::Fenced(message.clone())),
+        Err(UpgradeError::Agent(err)) => lease::fenced(held, err),
+        _ => None,
+    }
+}
+
+/// Ends a run that was fenced off: says so and exits 5; the journal and the lease are the new
+/// holder's, so neither is touched.
+fn stopped(emitter: &Emitter, j: &Journal, stop: UpgradeError) -> Outcome {
+    let message = stop.to_string();
+    emitter.emit(
+        "fenced",
+        None,
+        &message,
+        serde_json::json!({"exit": Exit::Refused as u8}),
+    );
+    Outcome {
+        report: Report::Streamed,
+        exit: Exit::Refused,
+        warnings: vec![format!("error: upgrade {}: {message}", j.id)],
     }
 }
 
@@ -220,8 +273,14 @@ async fn run_steps(
         runner
             .emitter
             .emit("step_failed", Some(&label), &text, serde_json::Value::Null);
+        // Fenced off: the journal is the new holder's.
+        if let (UpgradeError::Agent(api), Some(held)) = (&err, &store.held)
+            && let Some(stop) = lease::fenced(held, api)
+        {
+            return Err(stop);
+        }
         j.mark(i, StepState::Failed, Some(text));
-        // A failed step is recorded if the coordinator answers; the failure is what counts.
+        // A failed step is recorded if the store answers; the failure is what counts.
         let _ = store.save(j).await;
         return Err(err);
     }
@@ -229,7 +288,8 @@ async fn run_steps(
 }
 
 impl Runner<'_> {
-    /// Writes the journal; while the coordinator does not answer, pauses like a step does.
+    /// Appends the journal; while no agent reaches the store, pauses like a step does. Fenced
+    /// off (`stale_epoch`) ends the run.
     async fn save(
         &self,
         store: &mut Store,
@@ -249,17 +309,24 @@ impl Runner<'_> {
                 Err(err) => err,
             };
             retry = true;
-            let Some(agent) = err.unreachable_agent().map(str::to_owned) else {
+            let held = store.held.clone().expect("the run holds the lease");
+            if let Some(stop) = lease::fenced(&held, &err) {
+                return Err(stop);
+            }
+            if !store_unreachable(&err) {
                 return Err(err.into());
-            };
+            }
             let cause = format!("could not save the journal: {err}");
-            self.pause(store, j, label, &agent, &cause, budget).await?;
+            let until = budget.until(j.options.pause_secs);
+            pause::wait_for_store(&self.emitter, &store.coord, &j.id, label, &cause, until).await?;
+            lease::renew_or_stop(&store.coord, &held).await?;
         }
     }
 
-    /// Pauses until `agent` answers again (within the budget, see [`super::pause`]), then takes
-    /// the fleet lease again: a pause can outlast its TTL while the renewal could not reach the
-    /// coordinator. Refused, and the upgrade stops, if another operator took it meanwhile.
+    /// Pauses until `agent` answers again (within the budget, see [`super::pause`]), then
+    /// renews the fleet lease (a pause can outlast its TTL while the renewal could not reach
+    /// the store; the same epoch still holds it unless another run took it over — then the
+    /// upgrade stops, fenced off).
     async fn pause(
         &self,
         store: &Store,
@@ -272,6 +339,7 @@ impl Runner<'_> {
         let until = budget.until(j.options.pause_secs);
         let client = self.client(agent)?;
         pause::wait_for_agent(&self.emitter, &client, &j.id, label, cause, until).await?;
-        lease::take(&store.client, &j.id, &lease::reason(j)).await
+        let held = store.held.as_ref().expect("the run holds the lease");
+        lease::renew_or_stop(&store.coord, held).await
     }
 }

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 
 use bbctl_api::ConfigFile;
 
+use super::coordinator::Coordinator;
 use super::error::UpgradeError;
 use super::journal::Store;
+use super::lease::{Held, Want};
 use super::plan::{self, SlotFacts, Target};
 use super::preflight::{self, Slot};
 use super::resume::RESUME_ENV;
@@ -31,6 +33,9 @@ struct Request<'a> {
     files: &'a [ConfigFile],
     reason: &'a str,
     requested_by: &'a str,
+    /// Where the journal goes, and the lease it is written under.
+    coord: &'a Coordinator,
+    held: &'a Held,
 }
 
 pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
@@ -136,25 +141,28 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         .clone()
         .unwrap_or_else(|| format!("upgrade to {label}"));
     let requested_by = crate::operator::requested_by();
-    let coordinator = lease::coordinator(ctx)?;
-    lease::take(
-        &coordinator,
-        &id,
-        &lease::upgrade_reason(&reason, &id, requested_by),
-    )
-    .await?;
+    let coord = Coordinator::locate(ctx).await?;
+    let want = Want {
+        operation: id.clone(),
+        reason: lease::upgrade_reason(&reason, &id, requested_by),
+        kind: bbctl_api::LeaseKind::Upgrade,
+        take_over: false,
+    };
+    let held = lease::take(ctx, &coord, &want).await?;
     let request = Request {
         id: &id,
         label: &label,
         files: &files,
         reason: &reason,
         requested_by,
+        coord: &coord,
+        held: &held,
     };
     let result = preflight_and_journal(args, ctx, &slots, &facts, &emitter, &request, &plan0).await;
     let (journal, store) = match result {
         Ok(v) => v,
         Err(err) => {
-            lease::release(&coordinator, &id).await;
+            lease::release(ctx, &coord, &held).await;
             emitter.emit(
                 "preflight",
                 None,
@@ -324,6 +332,11 @@ async fn preflight_and_journal(
             .iter()
             .filter_map(|f| Some((f.name.clone(), f.buildbot.clone()?)))
             .collect(),
+        old_masterids: slots
+            .iter()
+            .filter(|s| plan.old.contains(&s.agent.name))
+            .filter_map(|s| Some((s.agent.name.clone(), s.info.masterid?)))
+            .collect(),
         steps: steps::of(&plan).into_iter().map(Step::pending).collect(),
         phase: Phase::Running,
         started_at: now_secs(),
@@ -338,7 +351,7 @@ async fn preflight_and_journal(
         StepState::Done,
         Some("checkconfig passed everywhere".into()),
     );
-    let store = Store::create(coordinator, &journal).await?;
+    let store = Store::create(request.coord.clone(), request.held.clone(), &journal).await?;
     Ok((journal, store))
 }
 
@@ -355,11 +368,11 @@ fn longest_build_secs(info: &bbctl_api::MasterInfo) -> f64 {
 /// The newest upgrade whose journal holds a backup of the DB at schema `head`, for the
 /// refusal of a downgrade.
 async fn restore_hint(ctx: &Ctx, head: &str) -> Option<String> {
-    let client = lease::coordinator(ctx).ok()?;
-    let records = client.upgrade_list().await.ok()?;
-    records
-        .iter()
-        .filter_map(|r| super::journal::decode(&client, r).ok())
+    let coord = Coordinator::locate(ctx).await.ok()?;
+    super::journal::list(&coord)
+        .await
+        .ok()?
+        .into_iter()
         .find(|j| {
             j.migration
                 .as_ref()

@@ -1,9 +1,10 @@
-//! `upgrade status [ID]` and `upgrade history`: the journals kept on the coordinator, returned as
-//! data (`output/upgrade.rs` renders them; `-o json` prints the journal documents).
+//! `upgrade status [ID]` and `upgrade history`: the journals kept in the fleet store, read
+//! through any agent that reaches it, returned as data (`output/upgrade.rs` renders them; `-o
+//! json` prints the journal documents).
 
+use super::coordinator::Coordinator;
 use super::error::UpgradeError;
 use super::journal::{self, Store};
-use super::lease;
 use crate::ctx::Ctx;
 use crate::report::{Outcome, Report};
 
@@ -13,14 +14,9 @@ pub async fn status(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeErr
     Ok(Outcome::ok(Report::Upgrade(Box::new(j))))
 }
 
-/// Every journal the coordinator keeps, newest first.
+/// Every journal the store keeps, newest first.
 pub async fn history(ctx: &Ctx) -> Result<Outcome, UpgradeError> {
-    let client = lease::coordinator(ctx)?;
-    let journals = client
-        .upgrade_list()
-        .await?
-        .iter()
-        .filter_map(|r| journal::decode(&client, r).ok())
-        .collect();
+    let coord = Coordinator::locate(ctx).await?;
+    let journals = journal::list(&coord).await?;
     Ok(Outcome::ok(Report::Upgrades(journals)))
 }

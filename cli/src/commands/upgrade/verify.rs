@@ -18,7 +18,7 @@ use bbctl_api::{FleetView, MasterInfo};
 
 use super::error::UpgradeError;
 use super::run::Runner;
-use super::schedulers;
+use crate::commands::schedulers;
 use crate::report::upgrade::Journal;
 
 /// How long handed-off workers (and anything else verify waits for) may take to settle.
@@ -37,6 +37,9 @@ pub(super) struct Look {
     pub fleet: Option<FleetView>,
     /// Reads that failed with an answer (not an unreachable agent), one line each.
     pub unread: Vec<String>,
+    /// Old masters no longer in the inventory (their host lost), with the Buildbot master id
+    /// the journal recorded for each.
+    pub gone: Vec<(String, Option<i64>)>,
 }
 
 /// What a look shows.
@@ -120,7 +123,17 @@ impl Runner<'_> {
     /// Reads every new and old master and the fleet view, through the agents.
     async fn look(&self, j: &Journal) -> Result<Look, UpgradeError> {
         let mut look = Look::default();
-        let old: Vec<&String> = j.old.iter().filter(|m| !j.new.contains(m)).collect();
+        let old: Vec<&String> = j
+            .old
+            .iter()
+            .filter(|m| !j.new.contains(m) && !self.gone(j, m))
+            .collect();
+        look.gone = j
+            .old
+            .iter()
+            .filter(|m| self.gone(j, m))
+            .map(|m| (m.clone(), j.old_masterids.get(m).copied()))
+            .collect();
         for (name, is_new) in j
             .new
             .iter()
@@ -264,11 +277,20 @@ pub(super) fn assess(look: &Look, config_sha256: &str) -> Verdict {
         Some(name) => format!("master id {id} ({name})"),
         None => format!("master id {id}"),
     };
+    // A lost master's `connected_workers` rows outlive it (no housekeeping clears them,
+    // Buildbot #4277): connections to an old master out of the inventory (inactive, checked
+    // above) are not counted.
+    let gone_ids: BTreeSet<i64> = look.gone.iter().filter_map(|(_, id)| *id).collect();
     let stray: Vec<String> = fleet
         .workers
         .iter()
         .filter(|w| {
-            w.connected_to.is_empty() || w.connected_to.iter().any(|id| !new_ids.contains(id))
+            let live: Vec<&i64> = w
+                .connected_to
+                .iter()
+                .filter(|id| !gone_ids.contains(id))
+                .collect();
+            live.is_empty() || live.iter().any(|id| !new_ids.contains(id))
         })
         .map(|w| match w.connected_to.as_slice() {
             [] => format!("{} is not connected", w.name),
@@ -285,9 +307,37 @@ pub(super) fn assess(look: &Look, config_sha256: &str) -> Verdict {
     if !stray.is_empty() {
         return pending("workers not attached to a new master", stray);
     }
+    // An old master taken out of the inventory counts as stopped once Buildbot marks its
+    // master inactive (`bbctl masters expire`): until then its builds and claims are its own.
+    let active_gone: Vec<String> = look
+        .gone
+        .iter()
+        .filter(|(_, id)| {
+            id.is_none_or(|id| fleet.masters.iter().any(|m| m.masterid == id && m.active))
+        })
+        .map(|(m, id)| match id {
+            Some(id) => format!(
+                "{m} is not in the inventory but {} is still active in Buildbot: `bbctl masters \
+                 expire` it",
+                master(*id)
+            ),
+            None => format!("{m} is not in the inventory and its Buildbot master id is unknown"),
+        })
+        .collect();
+    if !active_gone.is_empty() {
+        return wrong(
+            "an old master left the inventory but not Buildbot",
+            active_gone,
+        );
+    }
     // A claim by a master outside the new set is stuck when that master is inactive (or one of
     // the old masters, stopped above); an active master outside the upgrade may hold claims.
-    let old_ids: BTreeSet<i64> = look.old.iter().filter_map(|(_, i)| i.masterid).collect();
+    let old_ids: BTreeSet<i64> = look
+        .old
+        .iter()
+        .filter_map(|(_, i)| i.masterid)
+        .chain(look.gone.iter().filter_map(|(_, id)| *id))
+        .collect();
     let active: BTreeSet<i64> = fleet
         .masters
         .iter()

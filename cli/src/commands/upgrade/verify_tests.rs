@@ -85,7 +85,46 @@ fn settled_look() -> Look {
             worker("worker-3", &[3]),
         ])),
         unread: vec![],
+        gone: vec![],
     }
+}
+
+/// master-1 taken out of the inventory (its host lost): verify fails while Buildbot still has
+/// it active, and settles once it is inactive (expired).
+#[test]
+fn an_old_master_out_of_the_inventory_counts_once_buildbot_has_it_inactive() {
+    let mut look = settled_look();
+    look.old.retain(|(m, _)| m != "master-1");
+    look.gone = vec![("master-1".into(), Some(1))];
+    let fleet = look.fleet.as_mut().unwrap();
+    fleet.masters.retain(|m| m.masterid != 1);
+    fleet.masters.push(FleetMaster {
+        masterid: 1,
+        name: "host:/srv/master-1".into(),
+        active: true,
+        last_active: None,
+    });
+    match assess(&look, SHA) {
+        Verdict::Wrong { what, lines } => {
+            assert_eq!(what, "an old master left the inventory but not Buildbot");
+            assert!(lines[0].contains("bbctl masters expire"), "{lines:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    look.fleet
+        .as_mut()
+        .unwrap()
+        .masters
+        .last_mut()
+        .unwrap()
+        .active = false;
+    // Its stale `connected_workers` row (Buildbot #4277) does not count.
+    look.fleet.as_mut().unwrap().workers[0].connected_to = vec![1, 4];
+    assert!(
+        matches!(assess(&look, SHA), Verdict::Settled(_)),
+        "{:?}",
+        assess(&look, SHA)
+    );
 }
 
 /// Runs `settle` over `looks` in order (the last one repeats), with a short bound.

@@ -24,6 +24,7 @@ pub(super) fn journal(steps: Vec<StepKind>) -> Journal {
         batches: vec![],
         previous_sha256: BTreeMap::new(),
         previous_buildbot: BTreeMap::new(),
+        old_masterids: BTreeMap::new(),
         steps: steps.into_iter().map(Step::pending).collect(),
         phase: Phase::Running,
         started_at: 1.0,

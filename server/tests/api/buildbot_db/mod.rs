@@ -8,6 +8,7 @@
 //! Buildbot venvs are missing: run scripts/install-deps.
 
 mod killed;
+mod masters;
 mod refusals;
 mod round_trip;
 

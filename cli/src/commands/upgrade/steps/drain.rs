@@ -25,7 +25,12 @@ impl Runner<'_> {
             requested_by: Some(j.requested_by.clone()),
         };
         let mut clients = Vec::new();
+        let mut done = Vec::new();
         for m in masters {
+            if self.gone(j, m) {
+                done.push(format!("{m} not in the inventory (left alone)"));
+                continue;
+            }
             clients.push(self.client(m)?);
         }
         let answers = futures_util::future::join_all(clients.iter().map(|client| {
@@ -46,7 +51,6 @@ impl Runner<'_> {
             }
         }))
         .await;
-        let mut done = Vec::new();
         for answer in answers {
             done.push(answer?);
         }
@@ -61,7 +65,12 @@ impl Runner<'_> {
     ) -> Result<String, UpgradeError> {
         let mut clients = Vec::new();
         let mut rows = Vec::new();
+        let mut left = Vec::new();
         for m in masters {
+            if self.gone(j, m) {
+                left.push(format!("{m} not in the inventory (left alone)"));
+                continue;
+            }
             let client = self.client(m)?;
             match client.drain_status().await {
                 Ok(status) => {
@@ -116,6 +125,13 @@ impl Runner<'_> {
         if !failures.is_empty() {
             return Err(UpgradeError::failed("a drain did not complete", failures));
         }
-        Ok(format!("{} drained", masters.join(", ")))
+        let drained: Vec<&str> = masters
+            .iter()
+            .filter(|m| !self.gone(j, m))
+            .map(String::as_str)
+            .collect();
+        let mut said = vec![format!("{} drained", drained.join(", "))];
+        said.extend(left);
+        Ok(said.join("; "))
     }
 }

@@ -1,4 +1,5 @@
-//! Who owns the schedulers and change sources after the switch (part of verify).
+//! Who owns the schedulers and change sources: the judging shared by `schedulers list`, the drain
+//! plan and the upgrade's verify step.
 //!
 //! Buildbot 4.3 (`util/service.py`, `ClusteredBuildbotService`) tries to claim a clustered
 //! service at exactly two moments: when the service starts (`startService` → `_activityPoll`
@@ -40,6 +41,30 @@ pub fn unowned(services: &[ClusteredService], new_ids: &BTreeSet<i64>) -> Vec<St
             }
         })
         .collect()
+}
+
+/// The plan's line for a master about to stop that owns schedulers or change sources (`owned`):
+/// they go unowned with it until another master's claim. `None` when it owns none.
+pub fn left_unowned_note(master: &str, owned: &[&ClusteredService]) -> Option<String> {
+    if owned.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = owned
+        .iter()
+        .map(|s| {
+            let what = match s.kind {
+                ServiceKind::Scheduler => "scheduler",
+                ServiceKind::ChangeSource => "change source",
+            };
+            format!("{what} {:?}", s.name)
+        })
+        .collect();
+    Some(format!(
+        "note: {master} owns {}: once it stops they have no owner (nothing triggers them) until \
+         another active master claims them, on its activity poll (every {POLL_INTERVAL_SECS:.0} \
+         s) or its start (`bbctl schedulers list` shows owners)",
+        names.join(", ")
+    ))
 }
 
 /// Seconds until the first new master's next claim attempt, from the new masters' uptimes.
@@ -108,5 +133,20 @@ mod tests {
             ]
         );
         assert!(unowned(&services[..1], &new).is_empty());
+    }
+
+    #[test]
+    fn a_stopping_owner_is_named_with_what_it_leaves_unowned() {
+        let force = service(ServiceKind::Scheduler, "force", Some((2, "h:/m2")));
+        let poller = service(ServiceKind::ChangeSource, "poller", Some((2, "h:/m2")));
+        let note = left_unowned_note("master-2", &[&force, &poller]).unwrap();
+        assert!(
+            note.starts_with(
+                "note: master-2 owns scheduler \"force\", change source \"poller\": once it stops"
+            ),
+            "{note}"
+        );
+        assert!(note.contains("every 300 s"), "{note}");
+        assert_eq!(left_unowned_note("master-2", &[]), None);
     }
 }
