@@ -161,6 +161,16 @@ impl Ctx {
         Ok(self)
     }
 
+    /// The inventory's `weight`s and `[[pins]]` (`workers rebalance`).
+    pub fn balance_rules(
+        &self,
+    ) -> (
+        &std::collections::BTreeMap<String, f64>,
+        &[crate::inventory::Pin],
+    ) {
+        (&self.inventory.weights, &self.inventory.pins)
+    }
+
     /// Every agent of the inventory (or of `--agent`), in inventory order, then those only the
     /// fleet registry names (by name).
     pub fn targets(&self) -> &[Target] {

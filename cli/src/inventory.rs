@@ -34,6 +34,17 @@ struct File {
     masters: Vec<MasterEntry>,
     #[serde(default)]
     seeds: Vec<SeedEntry>,
+    #[serde(default)]
+    pins: Vec<PinEntry>,
+}
+
+/// `[[pins]]`: workers matching `workers` (a name, or a pattern with `*`) stay on `masters`
+/// (`bbctl workers rebalance`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinEntry {
+    workers: String,
+    masters: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +75,44 @@ struct MasterEntry {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     standby: bool,
+    /// Its share of the workers in `bbctl workers rebalance` (default 1).
+    weight: Option<f64>,
+}
+
+/// A pin of the inventory: the workers it names stay on its masters when rebalanced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pin {
+    /// A worker name, or a pattern where `*` stands for any run of characters.
+    pub workers: String,
+    /// Inventory names (checked against the fleet by the command that uses them).
+    pub masters: Vec<String>,
+}
+
+impl Pin {
+    /// Whether the pin names `worker`.
+    pub fn matches(&self, worker: &str) -> bool {
+        glob_match(&self.workers, worker)
+    }
+}
+
+/// `pattern` against `text`, where `*` matches any run of characters (none included).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// One agent to talk to.
@@ -134,6 +183,10 @@ pub struct Inventory {
     /// `[defaults]`' token and CA file, for agents only the registry names.
     pub default_token: Option<Secret>,
     pub default_ca_file: Option<PathBuf>,
+    /// `weight` of the `[[masters]]` that set one (by name); the others weigh 1.
+    pub weights: std::collections::BTreeMap<String, f64>,
+    /// `[[pins]]`, in file order.
+    pub pins: Vec<Pin>,
 }
 
 /// Where the inventory comes from, as given on the command line.
@@ -206,6 +259,8 @@ impl Inventory {
             seeds: Vec::new(),
             default_token: None,
             default_ca_file: None,
+            weights: Default::default(),
+            pins: Vec::new(),
         })
     }
 
@@ -250,7 +305,17 @@ impl Inventory {
             });
         }
         let mut targets: Vec<Target> = Vec::with_capacity(file.masters.len());
+        let mut weights = std::collections::BTreeMap::new();
         for entry in file.masters {
+            if let Some(w) = entry.weight {
+                if !(w.is_finite() && w >= 0.0) {
+                    return Err(bad(format!(
+                        "master `{}`: weight must be a number >= 0, not {w}",
+                        entry.name
+                    )));
+                }
+                weights.insert(entry.name.clone(), w);
+            }
             if entry.name.trim().is_empty() {
                 return Err(bad("a master has an empty name".to_string()));
             }
@@ -279,6 +344,20 @@ impl Inventory {
                 registration: None,
             });
         }
+        let mut pins = Vec::with_capacity(file.pins.len());
+        for pin in file.pins {
+            if pin.workers.trim().is_empty() || pin.masters.is_empty() {
+                return Err(bad(
+                    "a [[pins]] entry needs `workers` (a name or a pattern with *) and at \
+                     least one of `masters`"
+                        .to_string(),
+                ));
+            }
+            pins.push(Pin {
+                workers: pin.workers,
+                masters: pin.masters,
+            });
+        }
         Ok(Inventory {
             targets,
             named: true,
@@ -286,6 +365,8 @@ impl Inventory {
             seeds,
             default_token,
             default_ca_file,
+            weights,
+            pins,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! `docs/cli.md`); the integration tests deserialize the output into them. Add fields freely;
 //! rename or remove none.
 
+pub mod rebalance;
 pub mod upgrade;
 
 use bbctl_api::{
@@ -21,6 +22,9 @@ pub enum RowState {
     Running,
     Starting,
     Draining,
+    /// Cordoned (`bbctl cordon`): running, out of rotation, its workers handed off as they go
+    /// idle.
+    Cordoned,
     Drained,
     Stopping,
     Stopped,
@@ -48,6 +52,7 @@ impl RowState {
             RowState::Running => "running",
             RowState::Starting => "starting",
             RowState::Draining => "draining",
+            RowState::Cordoned => "cordoned",
             RowState::Drained => "drained",
             RowState::Stopping => "stopping",
             RowState::Stopped => "stopped",
@@ -256,6 +261,8 @@ pub enum Report {
     MastersExpire(Box<bbctl_api::ExpireMasterResult>),
     /// `masters prune`: the rows hidden (or that would be) and those kept.
     MastersPrune(Box<bbctl_api::PruneMastersResult>),
+    /// `workers rebalance`: the plan, the moves, the balance before and after.
+    Rebalance(Box<rebalance::RebalanceReport>),
     /// Raw text for stdout whatever the format (completion scripts, the man page).
     Text(String),
     /// Everything was already written while the command ran (`events --follow`).

@@ -96,7 +96,9 @@ impl From<crate::drain::DrainError> for AppError {
     fn from(e: crate::drain::DrainError) -> Self {
         use crate::drain::DrainError as E;
         match e {
-            E::BadDeadline | E::BadChange(_) => AppError::bad_request(e.to_string()),
+            E::BadDeadline | E::CordonDeadline | E::BadChange(_) => {
+                AppError::bad_request(e.to_string())
+            }
             E::NoDrain => AppError::not_found(e.to_string()),
             E::FailedHoldsMaster { .. }
             | E::NoHook
@@ -106,6 +108,23 @@ impl From<crate::drain::DrainError> for AppError {
             | E::NotChangeable { .. } => AppError::conflict(e.to_string()),
             E::CancelIncomplete(_) => AppError::upstream(e.to_string()),
             E::Db(_) | E::Corrupt { .. } | E::Encode(_) | E::Task(_) => AppError::internal(e),
+        }
+    }
+}
+
+impl From<crate::drain::moves::MoveError> for AppError {
+    fn from(e: crate::drain::moves::MoveError) -> Self {
+        use crate::drain::moves::MoveError as E;
+        match e {
+            E::BadTimeout => AppError::bad_request(e.to_string()),
+            E::UnknownWorker(_) => AppError::not_found(e.to_string()),
+            E::DrainHoldsMaster
+            | E::NoHook
+            | E::MasterNotRunning
+            | E::NotInRotation(_)
+            | E::NotHere(_) => AppError::conflict(e.to_string()),
+            E::Env(_) | E::Lb(_) => AppError::upstream(e.to_string()),
+            E::Db(_) | E::Task(_) => AppError::internal(e),
         }
     }
 }

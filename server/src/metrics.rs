@@ -125,11 +125,12 @@ pub struct Gauges {
 }
 
 /// Every state `bbctl_agent_master_state` has a series for.
-const MASTER_STATES: [MasterState; 7] = [
+const MASTER_STATES: [MasterState; 8] = [
     MasterState::Stopped,
     MasterState::Starting,
     MasterState::Running,
     MasterState::Draining,
+    MasterState::Cordoned,
     MasterState::Drained,
     MasterState::Stopping,
     MasterState::Unhealthy,

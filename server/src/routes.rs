@@ -8,7 +8,7 @@ use axum::routing::{get, post, put};
 
 use crate::handlers::{
     buildbot_db, configs, drain, events, fleet, fleet_docs, health, history, lifecycle, master,
-    masters_table, routing, version,
+    masters_table, moves, routing, version,
 };
 use crate::state::AppState;
 use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, fence, metrics};
@@ -70,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         // Back in rotation after a drain (upgrade issue: rolling, rollback).
         .route("/routing", get(routing::get))
         .route("/routing/resume", post(routing::resume))
+        // One idle worker moved off this master (`bbctl workers rebalance`, issue 16).
+        .route("/workers/{name}/move", post(moves::move_worker))
         // DRAIN (drain issue): `/drain` GET/POST/DELETE routes go here.
         .route(
             "/drain",

@@ -33,6 +33,9 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
     crate::lb::check::at_start(hook.as_ref()).await?;
     let url = config.state_db_url.clone();
     let db = tokio::task::spawn_blocking(move || Db::open(&url)).await??;
+    let moves = db
+        .run(|c| operations::unfinished(c, crate::drain::moves::MOVE_KIND))
+        .await?;
     let interrupted = db.run(operations::fail_interrupted).await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -42,6 +45,7 @@ pub async fn build_state(config: AgentConfig) -> anyhow::Result<AppState> {
     }
     let state = AppState::new(config, db);
     state.set_lb(hook);
+    state.drain().set_interrupted_move(moves > 0);
     // A store that does not answer yet is no reason to stop: its calls answer 503 until it does.
     if let Err(e) = state.fleet_store().connect_now().await {
         tracing::warn!(fleet = state.fleet_store().fleet(), error = %e, "fleet store not reachable at start");
@@ -63,6 +67,8 @@ pub fn spawn_background(state: &AppState) -> Vec<JoinHandle<()>> {
     tasks.push(tokio::spawn(buildbot_db.resolve_interrupted()));
     // A drain a previous agent left running resumes from its saved state (docs/drain.md).
     tasks.push(tokio::spawn(state.drain().clone().resume()));
+    // What a worker move a previous agent left unfinished changed is undone (docs/drain.md).
+    tasks.push(tokio::spawn(state.drain().clone().recover_moves()));
     // Workers whose attach to this master failed half-way are made to reconnect (docs/drain.md).
     tasks.push(tokio::spawn(state.drain().clone().repair_attaches()));
     // The master's Buildbot version and schema head, cached before the first `GET /v1/master`.

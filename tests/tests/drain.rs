@@ -9,6 +9,9 @@
 #[path = "drain/support.rs"]
 mod support;
 
+#[path = "drain/cordon.rs"]
+mod cordon;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 

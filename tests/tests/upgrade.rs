@@ -26,6 +26,10 @@
 //!   reported failed are rolled back (the second restores the backup); the upgrade onto the
 //!   standby slots, and in place with `bbctl` SIGKILLed twice and resumed; every build forced
 //!   before, during the window and after ends SUCCESS exactly once.
+//! - `workers rebalance` (issue 16, `upgrade/rebalance.rs`, 1 master + 2 standby, 6 workers): a
+//!   blue-green upgrade leaves all six on the new master, a started standby has none; the
+//!   rebalance moves three idle ones while two builds run, never their workers; every build
+//!   SUCCESS once; Buildbot shows three and three.
 
 #[path = "upgrade/buildbot.rs"]
 mod buildbot;
@@ -33,6 +37,8 @@ mod buildbot;
 mod migrate;
 #[path = "upgrade/migrate_inplace.rs"]
 mod migrate_inplace;
+#[path = "upgrade/rebalance.rs"]
+mod rebalance;
 #[path = "upgrade/sigkill.rs"]
 mod sigkill;
 #[path = "upgrade/support.rs"]

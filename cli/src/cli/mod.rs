@@ -107,6 +107,12 @@ pub enum Command {
     /// then stop them. Re-running it re-attaches to a drain in progress (and applies a new
     /// --deadline / --force-after-deadline to it).
     Drain(DrainArgs),
+    /// Cordon masters: the load balancer routes no new worker connection to them and their
+    /// workers are handed off as they go idle, but the masters keep running (UI, REST,
+    /// schedulers) and are never stopped. A later `bbctl drain` continues from there.
+    Cordon(CordonArgs),
+    /// Uncordon masters: back in the load balancer's rotation, their paused workers unpaused.
+    Uncordon(UncordonArgs),
     /// Whether the load balancer routes workers to a master, and putting it back in rotation.
     #[command(subcommand)]
     Routing(RoutingCommand),
@@ -179,6 +185,28 @@ pub enum RoutingCommand {
 pub enum WorkersCommand {
     /// Every worker, the master it is on, idle/busy, paused.
     List(FilterArgs),
+    /// Even the workers out over the masters that take them (by `weight`, keeping `[[pins]]`):
+    /// idle workers moved one at a time, busy ones never interrupted.
+    Rebalance(RebalanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Move at most N workers (per round with --watch, default 5 there).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_moves: Option<u64>,
+    /// How long each move waits for its worker on another master (1s to 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub move_timeout: Duration,
+    /// Keep the fleet balanced: a run every --interval until Ctrl-C (exit 130).
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: the time between runs.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s", requires = "watch")]
+    pub interval: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +287,23 @@ pub struct DrainArgs {
     /// long; the agent keeps retrying.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2m")]
     pub stall_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CordonArgs {
+    /// The masters to cordon.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Why (recorded in the agent's audit log, shown in `drain status`).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UncordonArgs {
+    /// The masters to uncordon.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,11 @@ pub struct UpgradeArgs {
     /// come back before stopping (the upgrade stays resumable).
     #[arg(long, default_value = "15m", value_name = "DURATION", value_parser = parse_duration)]
     pub pause_timeout: Duration,
+    /// Upgrade a fleet with cordoned masters: each is drained as an old master (its drain
+    /// continues the cordon; a rollback returns it to the cordon). Without it a cordoned master
+    /// refuses the upgrade (exit 5). Blue-green and rolling only.
+    #[arg(long)]
+    pub include_cordoned: bool,
     /// Print the plan and stop; the exit code says whether it is feasible (0) or not (5).
     #[arg(long)]
     pub dry_run: bool,

@@ -201,6 +201,27 @@ impl AgentClient {
             .await
     }
 
+    /// `POST /v1/workers/{name}/move`: one idle worker moved off this agent's master. The call
+    /// waits for the move (the request's timeout, plus a margin).
+    pub async fn move_worker(
+        &self,
+        worker: &str,
+        req: &bbctl_api::MoveRequest,
+    ) -> Result<bbctl_api::MoveResult, ApiError> {
+        let wait = req
+            .timeout_secs
+            .unwrap_or(30.0)
+            .max(self.timeout.as_secs_f64())
+            + 15.0;
+        self.with_timeout(Duration::from_secs_f64(wait))
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/workers/{}/move", path_segment(worker)),
+                Some(req),
+            )
+            .await
+    }
+
     /// The same agent with another per-request timeout (for calls that wait: start, checkconfig).
     pub fn with_timeout(&self, timeout: Duration) -> AgentClient {
         AgentClient {
@@ -466,6 +487,19 @@ pub(crate) async fn test_agent(app: axum::Router) -> AgentClient {
         crate::secret::Secret::new("t"),
         std::time::Duration::from_secs(5),
     )
+}
+
+/// `text` as one URL path segment: every byte but unreserved characters percent-encoded.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         None => {}
     }
     let clients = ctx.resolve_all(&args.names).await?;
-    let lease_warning = refuse_during_upgrade(ctx).await?;
+    let lease_warning = refuse_during_upgrade(ctx, "drain").await?;
     // One look at every agent names the masters in the output and gives the fleet view.
     let answers = ctx.masters().await;
     let names = MasterNames::from_answers(ctx, &answers);
@@ -34,6 +34,7 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         force_after_deadline: args.force_after_deadline,
         reason: args.reason.clone(),
         requested_by: Some(crate::operator::requested_by().to_string()),
+        cordon: false,
     };
     let started = futures_util::future::join_all(clients.iter().map(|client| {
         let request = &request;
@@ -94,12 +95,13 @@ pub async fn run(args: &DrainArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
 }
 
 /// Refuses (exit 5) while an upgrade holds the fleet lease (read through any agent that reaches
-/// the fleet store): the upgrade drains and starts masters itself, and a drain of its own would
-/// fight it. A lease that could not be read is only a warning (returned).
-async fn refuse_during_upgrade(ctx: &Ctx) -> anyhow::Result<Option<String>> {
+/// the fleet store): the upgrade drains and starts masters itself, and a drain (or cordon,
+/// `verb`) of its own would fight it. A lease that could not be read is only a warning
+/// (returned).
+pub(super) async fn refuse_during_upgrade(ctx: &Ctx, verb: &str) -> anyhow::Result<Option<String>> {
     match super::upgrade::lease::held_by_upgrade(ctx).await {
         Ok(Some(lease)) => Err(Failure::refused(format!(
-            "refusing to drain: an upgrade holds the fleet lease ({}); follow it with \
+            "refusing to {verb}: an upgrade holds the fleet lease ({}); follow it with \
              `bbctl upgrade status`, or wait for it to end",
             super::upgrade::lease::describe(&lease)
         ))
@@ -114,7 +116,8 @@ pub fn phase_exit(phase: DrainPhase) -> Exit {
     match phase {
         DrainPhase::Drained | DrainPhase::Draining | DrainPhase::Stopping => Exit::Ok,
         DrainPhase::DeadlinePassed => Exit::DeadlinePassed,
-        DrainPhase::Cancelled | DrainPhase::Failed => Exit::Failed,
+        // A drain cancelled back to the cordon it continued ended like any cancelled drain.
+        DrainPhase::Cancelled | DrainPhase::Failed | DrainPhase::Cordoned => Exit::Failed,
     }
 }
 

@@ -112,7 +112,7 @@ pub async fn follow_drains(
 
     let mut ends: Vec<Option<FollowEnd>> = rows
         .iter()
-        .map(|r| r.status.phase.has_ended().then_some(FollowEnd::Ended))
+        .map(|r| r.status.phase.is_settled().then_some(FollowEnd::Ended))
         .collect();
     let mut rows = rows;
     let mut failures = vec![0u32; rows.len()];
@@ -154,7 +154,7 @@ pub async fn follow_drains(
                     failures[i] = 0;
                     rows[i].status = status;
                     progress.update(i, &rows[i].status);
-                    if rows[i].status.phase.has_ended() {
+                    if rows[i].status.phase.is_settled() {
                         ends[i] = Some(FollowEnd::Ended);
                     }
                 }

@@ -124,6 +124,7 @@ fn state(state: MasterState, standby: bool, running: bool) -> RowState {
         MasterState::Starting => RowState::Starting,
         MasterState::Running => RowState::Running,
         MasterState::Draining => RowState::Draining,
+        MasterState::Cordoned => RowState::Cordoned,
         MasterState::Drained => RowState::Drained,
         MasterState::Stopping => RowState::Stopping,
         MasterState::Unhealthy => RowState::Unhealthy,

@@ -3,6 +3,7 @@
 
 mod builds_list;
 mod completion;
+mod cordon;
 mod drain;
 mod drain_cancel;
 mod drain_change;
@@ -16,6 +17,7 @@ mod masters_list;
 mod masters_prune;
 mod masters_show;
 mod masters_unclaimed;
+mod rebalance;
 mod routing;
 mod schedulers;
 mod schedulers_list;
@@ -37,11 +39,14 @@ pub async fn run(command: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Command::Masters(MastersCommand::Expire(args)) => masters_expire::run(args, ctx).await,
         Command::Masters(MastersCommand::Prune(args)) => masters_prune::run(args, ctx).await,
         Command::Workers(WorkersCommand::List(args)) => workers_list::run(args, ctx).await,
+        Command::Workers(WorkersCommand::Rebalance(args)) => rebalance::run(args, ctx).await,
         Command::Builds(BuildsCommand::List(args)) => builds_list::run(args, ctx).await,
         Command::Schedulers(SchedulersCommand::List(args)) => schedulers_list::run(args, ctx).await,
         Command::Start(args) => start::run(args, ctx).await,
         Command::Stop(args) => stop::run(args, ctx).await,
         Command::Drain(args) => drain::run(args, ctx).await,
+        Command::Cordon(args) => cordon::cordon(args, ctx).await,
+        Command::Uncordon(args) => cordon::uncordon(args, ctx).await,
         Command::Routing(command) => routing::run(command, ctx).await,
         Command::Events(args) => events::run(args, ctx).await,
         Command::Upgrade(args) => upgrade::run(args, ctx).await,

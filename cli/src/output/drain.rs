@@ -274,6 +274,7 @@ mod tests {
             message: None,
             running_builds: Vec::new(),
             failing: None,
+            cordoned_at: None,
         }
     }
 

@@ -5,6 +5,7 @@ pub mod drain;
 pub mod events;
 mod masters_table;
 pub mod progress;
+mod rebalance;
 mod routing;
 mod show;
 mod tables;
@@ -53,6 +54,7 @@ pub fn render(report: &Report, format: OutputFormat, tty: bool) -> anyhow::Resul
         (Report::Routing(row), _) => write_table(&mut out, routing::routing(row, style))?,
         (Report::MastersExpire(r), _) => out.write_all(masters_table::expire(r).as_bytes())?,
         (Report::MastersPrune(r), _) => out.write_all(masters_table::prune(r).as_bytes())?,
+        (Report::Rebalance(r), _) => rebalance::report(&mut out, r, style)?,
         (Report::Upgrade(journal), _) => out.write_all(upgrade::status(journal).as_bytes())?,
         (Report::Upgrades(journals), _) => out.write_all(upgrade::history(journals).as_bytes())?,
     }
@@ -73,6 +75,7 @@ fn json(out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
         Report::Routing(row) => serde_json::to_writer_pretty(&mut *out, row)?,
         Report::MastersExpire(r) => serde_json::to_writer_pretty(&mut *out, r)?,
         Report::MastersPrune(r) => serde_json::to_writer_pretty(&mut *out, r)?,
+        Report::Rebalance(r) => serde_json::to_writer_pretty(&mut *out, r)?,
         Report::Upgrade(journal) => serde_json::to_writer_pretty(&mut *out, journal)?,
         Report::Upgrades(journals) => serde_json::to_writer_pretty(&mut *out, journals)?,
         Report::Events(_) | Report::Text(_) | Report::Streamed => return Ok(()),

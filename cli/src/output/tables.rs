@@ -59,7 +59,9 @@ fn state_cell(state: RowState, tty: bool) -> Cell {
     }
     match state {
         RowState::Running => cell.fg(Color::Green),
-        RowState::Draining | RowState::Starting | RowState::Stopping => cell.fg(Color::Yellow),
+        RowState::Draining | RowState::Cordoned | RowState::Starting | RowState::Stopping => {
+            cell.fg(Color::Yellow)
+        }
         RowState::Unreachable | RowState::Error | RowState::Unhealthy | RowState::Silent => {
             cell.fg(Color::Red)
         }

@@ -21,6 +21,8 @@ use futures_util::StreamExt;
 
 #[path = "fake_buildbot_db.rs"]
 mod buildbot_db;
+#[path = "fake_moves.rs"]
+mod moves;
 
 pub use buildbot_db::FakeDb;
 use buildbot_db::{db_backup, db_info, db_ops, db_restore, db_upgrade};
@@ -53,6 +55,10 @@ pub struct FakeState {
     pub events: Vec<Event>,
     /// The Buildbot DB behind `/v1/buildbot-db` (shared by the agents of one fleet).
     pub db: Arc<Mutex<FakeDb>>,
+    /// `POST /v1/workers/{name}/move` calls, in order.
+    pub move_requests: Vec<(String, MoveRequest)>,
+    /// The agents a moved worker may land on (the one with the fewest workers takes it).
+    pub lands_on: Vec<Arc<Mutex<FakeState>>>,
 }
 
 pub struct FakeAgent {
@@ -105,6 +111,8 @@ impl FakeAgent {
                 "master is running",
             )],
             db: Arc::new(Mutex::new(FakeDb::none())),
+            move_requests: Vec::new(),
+            lands_on: Vec::new(),
         }));
         let app = routes(state.clone());
         let listener = runtime()
@@ -153,6 +161,7 @@ pub fn router(state: Arc<Mutex<FakeState>>) -> Router {
                 .patch(drain_patch)
                 .delete(drain_delete),
         )
+        .route("/v1/workers/{name}/move", post(moves::move_worker))
         .route("/v1/events", get(events))
         .route("/v1/buildbot-db", get(db_info))
         .route("/v1/buildbot-db/ops/{upgrade_id}", get(db_ops))
@@ -419,7 +428,10 @@ async fn stop(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
 fn holds_master(phase: DrainPhase) -> bool {
     matches!(
         phase,
-        DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::DeadlinePassed
+        DrainPhase::Draining
+            | DrainPhase::Stopping
+            | DrainPhase::DeadlinePassed
+            | DrainPhase::Cordoned
     )
 }
 
@@ -431,7 +443,28 @@ fn phase_name(phase: DrainPhase) -> String {
         .unwrap_or_default()
 }
 
-/// 202 with a new drain, 200 with the one that already holds the master, as the real agent.
+/// A request the real agent refuses with 400 (`server/src/drain/operations.rs`).
+fn bad_request(req: &DrainRequest) -> Option<Response> {
+    if let Some(secs) = req.deadline_secs
+        && !(secs.is_finite() && secs >= 0.0)
+    {
+        return Some(error(
+            ErrorCode::BadRequest,
+            "deadline_secs must be a non-negative number",
+        ));
+    }
+    if req.cordon && (req.deadline_secs.is_some() || req.force_after_deadline) {
+        return Some(error(
+            ErrorCode::BadRequest,
+            "a cordon takes no deadline (it never stops the master): drain the master instead to \
+             give one",
+        ));
+    }
+    None
+}
+
+/// 202 with a new drain, 200 with the one that already holds the master, as the real agent; a
+/// drain asked of a cordoned master continues it (202).
 async fn drain_post(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
@@ -444,23 +477,46 @@ async fn drain_post(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Respo
     if let Some(d) = s.drain.clone()
         && holds_master(d.phase)
     {
-        s.drain_requests.push(req);
-        return Json(d).into_response();
+        if d.phase == DrainPhase::Cordoned
+            && !req.cordon
+            && let Some(r) = bad_request(&req)
+        {
+            return r;
+        }
+        s.drain_requests.push(req.clone());
+        if d.phase != DrainPhase::Cordoned || req.cordon {
+            return Json(d).into_response();
+        }
+        // A drain of a cordoned master continues the cordon (server/src/drain/cordon.rs).
+        let drain = s.drain.as_mut().unwrap();
+        drain.phase = DrainPhase::Draining;
+        drain.deadline_at = req.deadline_secs.map(|d| 1_700_000_000.0 + d);
+        drain.force_after_deadline = req.force_after_deadline;
+        drain.reason = req.reason.clone();
+        drain.requested_by = req
+            .requested_by
+            .clone()
+            .or_else(|| actor(&headers))
+            .or(drain.requested_by.clone());
+        drain.message = None;
+        let drain = drain.clone();
+        s.master.state = MasterState::Draining;
+        return (StatusCode::ACCEPTED, Json(drain)).into_response();
     }
-    if let Some(secs) = req.deadline_secs
-        && !(secs.is_finite() && secs >= 0.0)
-    {
-        return error(
-            ErrorCode::BadRequest,
-            "deadline_secs must be a non-negative number",
-        );
+    if let Some(r) = bad_request(&req) {
+        return r;
     }
     if !s.master.process.running {
         return error(ErrorCode::Conflict, "the master is not running");
     }
+    let phase = if req.cordon {
+        DrainPhase::Cordoned
+    } else {
+        DrainPhase::Draining
+    };
     s.drain = Some(DrainStatus {
         id: s.drain_requests.len() as i64 + 1,
-        phase: DrainPhase::Draining,
+        phase,
         started_at: 1_700_000_000.0,
         finished_at: None,
         deadline_at: req.deadline_secs.map(|d| 1_700_000_000.0 + d),
@@ -475,8 +531,13 @@ async fn drain_post(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Respo
         message: None,
         running_builds: vec![],
         failing: None,
+        cordoned_at: req.cordon.then_some(1_700_000_000.0),
     });
-    s.master.state = MasterState::Draining;
+    s.master.state = if req.cordon {
+        MasterState::Cordoned
+    } else {
+        MasterState::Draining
+    };
     s.routing = RoutingState::Maint;
     s.routing_by_drain = true;
     s.drain_requests.push(req);
@@ -556,6 +617,7 @@ async fn drain_patch(State(s): Shared, headers: HeaderMap, bytes: Bytes) -> Resp
     let why = match drain.phase {
         DrainPhase::Draining | DrainPhase::DeadlinePassed => None,
         DrainPhase::Stopping => Some("nothing runs on the master any more, it is being stopped"),
+        DrainPhase::Cordoned => Some("a cordon takes no deadline; drain the master to give one"),
         _ => Some("it has ended; a deadline only applies to a drain in progress"),
     };
     if let Some(why) = why {
@@ -596,13 +658,23 @@ async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
     }
-    let mut s = s.lock().unwrap();
+    let mut guard = s.lock().unwrap();
+    let s = &mut *guard;
+    // The request that started the current drain (its id is one past the requests before it).
+    let cordon_reason = s
+        .drain
+        .as_ref()
+        .and_then(|d| s.drain_requests.get(usize::try_from(d.id - 1).ok()?))
+        .and_then(|r| r.reason.clone());
     let Some(drain) = s.drain.as_mut() else {
         return error(ErrorCode::NotFound, "no drain");
     };
     if !matches!(
         drain.phase,
-        DrainPhase::Draining | DrainPhase::DeadlinePassed | DrainPhase::Failed
+        DrainPhase::Draining
+            | DrainPhase::DeadlinePassed
+            | DrainPhase::Failed
+            | DrainPhase::Cordoned
     ) {
         let message = format!(
             "the drain is {}: nothing to cancel{}",
@@ -614,6 +686,21 @@ async fn drain_delete(State(s): Shared, headers: HeaderMap) -> Response {
             }
         );
         return error(ErrorCode::Conflict, &message);
+    }
+    if drain.cordoned_at.is_some()
+        && matches!(
+            drain.phase,
+            DrainPhase::Draining | DrainPhase::DeadlinePassed
+        )
+    {
+        // A drain that continued a cordon: back to the cordon (and its reason), nothing undone.
+        drain.phase = DrainPhase::Cordoned;
+        drain.reason = cordon_reason;
+        drain.deadline_at = None;
+        drain.force_after_deadline = false;
+        let drain = drain.clone();
+        s.master.state = MasterState::Cordoned;
+        return Json(drain).into_response();
     }
     drain.phase = DrainPhase::Cancelled;
     let drain = drain.clone();
@@ -672,7 +759,10 @@ pub fn event(agent: &str, seq: u64, at: f64, kind: &str, summary: &str) -> Event
 }
 
 fn master(name: &str, masterid: i64, state: MasterState) -> MasterInfo {
-    let running = matches!(state, MasterState::Running | MasterState::Draining);
+    let running = matches!(
+        state,
+        MasterState::Running | MasterState::Draining | MasterState::Cordoned
+    );
     MasterInfo {
         agent_name: name.into(),
         state,

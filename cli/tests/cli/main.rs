@@ -1,6 +1,7 @@
 //! Integration tests of `bbctl`: the real binary against fake agents on loopback.
 
 mod builds;
+mod cordon;
 mod discovery;
 mod drain;
 mod events;
@@ -14,6 +15,7 @@ mod masters;
 mod masters_hygiene;
 mod migrate;
 mod operator;
+mod rebalance;
 mod routing;
 mod schedulers;
 mod support;

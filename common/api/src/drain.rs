@@ -17,6 +17,12 @@ pub struct DrainRequest {
     /// Who asked (user@host of the operator).
     #[serde(default)]
     pub requested_by: Option<String>,
+    /// A cordon, not a drain (`bbctl cordon`): routing stops and the workers are handed off as
+    /// they go idle, but the master keeps running and is never stopped; the drain holds in
+    /// phase `cordoned` until a cancel (uncordon) or a drain, which continues from there. A
+    /// cordon takes no deadline.
+    #[serde(default)]
+    pub cordon: bool,
 }
 
 /// `PATCH /v1/drain`: changes the drain in progress (`draining`, or `deadline_passed`, which a
@@ -51,6 +57,9 @@ pub enum DrainPhase {
     Cancelled,
     /// Failed; `message` says why.
     Failed,
+    /// A cordon (`DrainRequest::cordon`): routing stopped, workers handed off as they go idle,
+    /// the master keeps running; holds until uncordoned (a cancel) or drained.
+    Cordoned,
 }
 
 impl DrainPhase {
@@ -63,13 +72,24 @@ impl DrainPhase {
             DrainPhase::DeadlinePassed => "deadline_passed",
             DrainPhase::Cancelled => "cancelled",
             DrainPhase::Failed => "failed",
+            DrainPhase::Cordoned => "cordoned",
         }
     }
 
-    /// The drain is still at work (draining, or stopping its master); every other phase is an
-    /// end: nothing more changes without an operator.
+    /// The drain is still at work (draining, stopping its master, or holding a cordon: its
+    /// workers are handed off as they go idle); every other phase is an end: nothing more
+    /// changes without an operator.
     pub fn is_running(self) -> bool {
-        matches!(self, DrainPhase::Draining | DrainPhase::Stopping)
+        matches!(
+            self,
+            DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::Cordoned
+        )
+    }
+
+    /// A drain being followed has come to rest: it ended, or it went back to the cordon it
+    /// continued (a cancel of such a drain; the cordon holds on, but the drain is over).
+    pub fn is_settled(self) -> bool {
+        !matches!(self, DrainPhase::Draining | DrainPhase::Stopping)
     }
 
     /// The drain has ended (see [`DrainPhase::is_running`]).
@@ -83,11 +103,15 @@ impl DrainPhase {
         self.is_running() || self == DrainPhase::DeadlinePassed
     }
 
-    /// `DELETE /v1/drain` can still restore full service from this phase.
+    /// `DELETE /v1/drain` can still restore full service from this phase (from `cordoned`:
+    /// the uncordon).
     pub fn is_cancellable(self) -> bool {
         matches!(
             self,
-            DrainPhase::Draining | DrainPhase::DeadlinePassed | DrainPhase::Failed
+            DrainPhase::Draining
+                | DrainPhase::DeadlinePassed
+                | DrainPhase::Failed
+                | DrainPhase::Cordoned
         )
     }
 }
@@ -156,19 +180,24 @@ pub struct DrainStatus {
     /// The step that keeps failing, while it does (null once a tick succeeds again).
     #[serde(default)]
     pub failing: Option<DrainFailure>,
+    /// When the cordon began, for a cordon and for a drain that continued one (cancelling that
+    /// drain returns to the cordon); null otherwise.
+    #[serde(default)]
+    pub cordoned_at: Option<f64>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::DrainPhase;
 
-    const ALL: [DrainPhase; 6] = [
+    const ALL: [DrainPhase; 7] = [
         DrainPhase::Draining,
         DrainPhase::Stopping,
         DrainPhase::Drained,
         DrainPhase::DeadlinePassed,
         DrainPhase::Cancelled,
         DrainPhase::Failed,
+        DrainPhase::Cordoned,
     ];
 
     #[test]
@@ -183,7 +212,16 @@ mod tests {
     #[test]
     fn what_each_phase_means() {
         let running: Vec<_> = ALL.into_iter().filter(|p| p.is_running()).collect();
-        assert_eq!(running, [DrainPhase::Draining, DrainPhase::Stopping]);
+        assert_eq!(
+            running,
+            [
+                DrainPhase::Draining,
+                DrainPhase::Stopping,
+                DrainPhase::Cordoned
+            ]
+        );
+        assert!(DrainPhase::Cordoned.holds_master() && DrainPhase::Cordoned.is_cancellable());
+        assert!(DrainPhase::Cordoned.is_settled() && !DrainPhase::Draining.is_settled());
         assert!(ALL.iter().all(|p| p.has_ended() != p.is_running()));
         assert!(
             DrainPhase::DeadlinePassed.holds_master() && DrainPhase::DeadlinePassed.has_ended()

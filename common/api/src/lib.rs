@@ -26,6 +26,7 @@ mod error;
 mod events;
 mod fleet;
 mod masters_table;
+mod moves;
 mod routing;
 mod topology;
 
@@ -36,6 +37,7 @@ pub use error::*;
 pub use events::*;
 pub use fleet::*;
 pub use masters_table::*;
+pub use moves::*;
 pub use routing::*;
 pub use topology::*;
 

@@ -14,6 +14,9 @@ pub enum MasterState {
     Running,
     /// A drain is in progress.
     Draining,
+    /// Cordoned (`bbctl cordon`): the master runs, takes no new worker connection, and hands
+    /// its workers off as they go idle.
+    Cordoned,
     /// A drain completed and the master process was stopped.
     Drained,
     /// The agent is stopping the master.

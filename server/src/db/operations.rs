@@ -93,6 +93,17 @@ pub fn list(conn: &mut Conn, limit: i64) -> Result<Vec<OperationResult>, DbError
     Ok(rows.into_iter().map(Row::into_wire).collect())
 }
 
+/// How many operations of `kind` a previous agent process left unfinished (read before
+/// [`fail_interrupted`] marks them failed).
+pub fn unfinished(conn: &mut Conn, kind: &str) -> Result<i64, DbError> {
+    let n = with_conn!(conn, |c| operations::table
+        .filter(operations::finished_at.is_null())
+        .filter(operations::kind.eq(kind))
+        .count()
+        .get_result::<i64>(c))?;
+    Ok(n)
+}
+
 /// Marks operations left unfinished by a previous agent process (it died mid-operation) as
 /// failed, so that history tells the truth after a restart. Returns how many.
 pub fn fail_interrupted(conn: &mut Conn) -> Result<usize, DbError> {

@@ -33,6 +33,12 @@ pub fn apply(
                 why: "nothing runs on the master any more, it is being stopped",
             });
         }
+        DrainPhase::Cordoned => {
+            return Err(DrainError::NotChangeable {
+                phase: d.phase.as_str(),
+                why: "a cordon takes no deadline; drain the master to give one",
+            });
+        }
         _ => {
             return Err(DrainError::NotChangeable {
                 phase: d.phase.as_str(),
@@ -111,6 +117,7 @@ mod tests {
                 force_after_deadline: force,
                 reason: None,
                 requested_by: Some("a@h".into()),
+                cordon: false,
             },
             state: DrainState {
                 deadline_at,

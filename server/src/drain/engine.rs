@@ -28,14 +28,15 @@ pub async fn tick(
     notes: &mut Vec<String>,
 ) -> Result<(), EnvError> {
     match d.phase {
-        DrainPhase::Draining => draining(d, ctx, now, notes).await,
+        DrainPhase::Draining | DrainPhase::Cordoned => draining(d, ctx, now, notes).await,
         DrainPhase::Stopping => stopping(d, ctx, now, notes).await,
         _ => Ok(()),
     }
 }
 
-/// One tick of a drain in progress: the steps below, in this order. A dead master and a
-/// deadline reached without `force_after_deadline` end the tick early.
+/// One tick of a drain in progress (or of a cordon: the same steps, but it holds instead of
+/// stopping the master and has no deadline): the steps below, in this order. A dead master and
+/// a deadline reached without `force_after_deadline` end the tick early.
 async fn draining(
     d: &mut Drain,
     ctx: &Ctx<'_>,
@@ -61,7 +62,11 @@ async fn draining(
     let handed = handoff::hand_off_idle(s, ctx, &here, now, notes).await;
     handoff::follow_departed(s, ctx, &obs, now, notes).await?;
     handed?;
-    if deadline_passed(s, &here, now) {
+    if d.phase == DrainPhase::Cordoned {
+        super::cordon::hold(d, ctx.agent, &here, notes);
+        return Ok(());
+    }
+    if deadline_passed(&d.state, &here, now) {
         if !d.force_after_deadline() {
             stop_at_deadline(d, ctx.agent, here.builds.len(), notes);
             return Ok(());
@@ -100,11 +105,23 @@ async fn master_not_running(
     if crash::dead_master(d, ctx, now, notes).await? {
         return Ok(());
     }
+    if d.phase == DrainPhase::Cordoned {
+        // A cordon keeps no worker from working once its master is gone: the workers it still
+        // held paused are free to run builds wherever they reconnect.
+        unpause_all(&mut d.state, ctx, notes).await?;
+    }
     let s = &mut d.state;
     d.phase = DrainPhase::Failed;
     d.finished_at = Some(now);
     let left: Vec<&str> = s.paused_by_drain.keys().map(String::as_str).collect();
-    let msg = if left.is_empty() {
+    let msg = if s.cordoned_at.is_some() && left.is_empty() {
+        format!(
+            "the master process is not running (it stopped outside the cordon); the cordon \
+             ended, its workers unpaused; routing stays stopped (`bbctl uncordon {}` puts it \
+             back in rotation once the master runs)",
+            ctx.agent
+        )
+    } else if left.is_empty() {
         "the master process is not running (it stopped outside the drain)".to_owned()
     } else {
         format!(
@@ -275,13 +292,17 @@ fn handoff_summary(s: &DrainState) -> String {
     }
 }
 
-/// Returns the master to full service: unpause what the drain paused, route again.
+/// Returns the master to full service: unpause what the drain paused, route again. A drain that
+/// continued a cordon goes back to holding the cordon instead (`super::cordon`).
 pub async fn cancel(
     d: &mut Drain,
     ctx: &Ctx<'_>,
     now: f64,
     notes: &mut Vec<String>,
 ) -> Result<(), EnvError> {
+    if super::cordon::back_to_cordon(d, ctx.agent, notes) {
+        return Ok(());
+    }
     let s = &mut d.state;
     s.cancel_requested = true;
     unpause_all(s, ctx, notes).await?;
@@ -293,10 +314,15 @@ pub async fn cancel(
             ctx.lb.kind()
         ));
     }
+    let what = if d.phase == DrainPhase::Cordoned {
+        "uncordoned"
+    } else {
+        "drain cancelled"
+    };
     d.phase = DrainPhase::Cancelled;
     d.finished_at = Some(now);
-    s.message = Some("cancelled: the master is back in full service".into());
-    notes.push("drain cancelled: the master is back in full service".into());
+    s.message = Some(format!("{what}: the master is back in full service"));
+    notes.push(format!("{what}: the master is back in full service"));
     Ok(())
 }
 

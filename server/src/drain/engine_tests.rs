@@ -28,6 +28,7 @@ fn request(deadline: Option<f64>, force: bool) -> DrainRequest {
         force_after_deadline: force,
         reason: Some("test".into()),
         requested_by: None,
+        cordon: false,
     }
 }
 

@@ -12,6 +12,11 @@ pub enum DrainError {
     #[error("deadline_secs must be a non-negative number")]
     BadDeadline,
     #[error(
+        "a cordon takes no deadline (it never stops the master): drain the master instead to \
+         give one"
+    )]
+    CordonDeadline,
+    #[error(
         "drain {id} failed and still holds workers paused or routing stopped: cancel it first \
          (`bbctl drain cancel {agent}`)"
     )]

@@ -14,9 +14,12 @@ use crate::lb::Routing;
 /// master, failed holding them, or (for routing) drained the master on purpose.
 fn accounted(drain: Option<&DrainStatus>) -> (bool, bool) {
     match drain.map(|d| d.phase) {
-        Some(DrainPhase::Draining | DrainPhase::Stopping | DrainPhase::DeadlinePassed) => {
-            (true, true)
-        }
+        Some(
+            DrainPhase::Draining
+            | DrainPhase::Stopping
+            | DrainPhase::DeadlinePassed
+            | DrainPhase::Cordoned,
+        ) => (true, true),
         Some(DrainPhase::Failed) => (true, true),
         Some(DrainPhase::Drained) => (false, true),
         Some(DrainPhase::Cancelled) | None => (false, false),

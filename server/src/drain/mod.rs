@@ -14,10 +14,13 @@
 //! (persistence, events, audit), `operations` (start, status, change, cancel) with `change` (a
 //! new deadline or force for the drain in progress), `runner` (the
 //! task, and its resumption after a restart), `stall` (a step that keeps failing), `routing`
-//! (putting a master back in rotation), `leftovers` (what a forgotten drain left behind).
+//! (putting a master back in rotation), `leftovers` (what a forgotten drain left behind),
+//! `cordon` (a drain that holds instead of stopping the master, and a drain continuing it),
+//! `moves` (one idle worker moved off this master, for `bbctl workers rebalance`).
 
 pub mod attach_repair;
 mod change;
+mod cordon;
 pub mod crash;
 mod ctx;
 pub mod engine;
@@ -29,6 +32,7 @@ mod handoff;
 mod here;
 pub mod leftovers;
 pub mod model;
+pub mod moves;
 mod operations;
 mod pauses;
 mod routing;
@@ -79,6 +83,8 @@ struct Inner {
     /// The status last saved, for readiness, metrics and `GET /v1/master` without waiting.
     snapshot: Mutex<Option<DrainStatus>>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// A previous agent left a worker move unfinished (`moves::recover_moves`).
+    interrupted_move: std::sync::atomic::AtomicBool,
 }
 
 impl Drains {
@@ -102,8 +108,16 @@ impl Drains {
                 current: tokio::sync::Mutex::new(None),
                 snapshot: Mutex::new(None),
                 task: Mutex::new(None),
+                interrupted_move: std::sync::atomic::AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Records that a previous agent left a worker move unfinished (read at startup).
+    pub fn set_interrupted_move(&self, yes: bool) {
+        self.inner
+            .interrupted_move
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets the load-balancer hook (once; later calls are ignored). Until then the hook is

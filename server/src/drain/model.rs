@@ -61,6 +61,13 @@ pub struct DrainState {
     pub starting_noted: bool,
     /// That wait outlasted `STARTING_WAIT_SECS` and was reported.
     pub starting_overdue: bool,
+    /// When the cordon began: set for a cordon, and kept by a drain that continued one (its
+    /// cancel returns to the cordon; `super::cordon`).
+    pub cordoned_at: Option<f64>,
+    /// The cordon's last look found no worker attached (that moment was reported).
+    pub cordon_clear: bool,
+    /// The reason of the drain that continued a cordon (the request's is the cordon's).
+    pub drain_reason: Option<String>,
 }
 
 /// A build running on this master, as the status shows it.
@@ -159,7 +166,10 @@ impl Drain {
             finished_at: self.finished_at,
             deadline_at: s.deadline_at,
             force_after_deadline: self.force_after_deadline(),
-            reason: self.request.reason.clone(),
+            reason: s
+                .drain_reason
+                .clone()
+                .or_else(|| self.request.reason.clone()),
             requested_by: s.requested_by.clone(),
             builds_running: s.running.len() as i64,
             builds_finished: s.builds_finished,
@@ -172,6 +182,7 @@ impl Drain {
                 reason: f.reason.clone(),
                 since: f.since,
             }),
+            cordoned_at: s.cordoned_at,
         }
     }
 }
@@ -189,6 +200,7 @@ mod tests {
             DrainPhase::DeadlinePassed,
             DrainPhase::Cancelled,
             DrainPhase::Failed,
+            DrainPhase::Cordoned,
         ] {
             assert_eq!(parse_phase(p.as_str()), Some(p));
         }

@@ -5,6 +5,7 @@
 use bbctl_api::{DrainChange, DrainPhase, DrainRequest, DrainStatus};
 
 use super::change;
+use super::cordon;
 use super::ctx::Ctx;
 use super::engine;
 use super::env::{DrainEnv, RealEnv};
@@ -57,10 +58,24 @@ impl Drains {
     ) -> Result<(bool, DrainStatus), DrainError> {
         let mut slot = self.inner.current.lock().await;
         self.load(&mut slot).await?;
-        if let Some(d) = slot.as_ref()
+        if let Some(d) = slot.as_mut()
             && d.phase.holds_master()
         {
-            return Ok((false, d.status()));
+            if d.phase != DrainPhase::Cordoned || req.cordon {
+                return Ok((false, d.status()));
+            }
+            check_request(&req)?;
+            let note = cordon::continue_as_drain(
+                d,
+                &req,
+                req.requested_by.clone().or(header_actor),
+                now(),
+            );
+            self.save(d, vec![note]).await?;
+            let status = d.status();
+            drop(slot);
+            self.spawn_loop();
+            return Ok((true, status));
         }
         self.check_can_start(slot.as_ref(), &req)?;
         let masterid = self
@@ -73,19 +88,25 @@ impl Drains {
             masterid,
             deadline_at: req.deadline_secs.map(|s| started_at + s),
             requested_by: req.requested_by.clone().or(header_actor),
+            cordoned_at: req.cordon.then_some(started_at),
             ..DrainState::default()
         };
         let request_json = serde_json::to_string(&req)?;
         let state_json = serde_json::to_string(&state)?;
-        let phase = DrainPhase::Draining.as_str();
+        let phase = if req.cordon {
+            DrainPhase::Cordoned
+        } else {
+            DrainPhase::Draining
+        };
+        let phase_name = phase.as_str();
         let id = self
             .inner
             .db
-            .run(move |c| drains::insert(c, phase, &request_json, &state_json, started_at))
+            .run(move |c| drains::insert(c, phase_name, &request_json, &state_json, started_at))
             .await?;
         let d = Drain {
             id,
-            phase: DrainPhase::Draining,
+            phase,
             request: req,
             state,
             started_at,
@@ -143,11 +164,7 @@ impl Drains {
                 agent: self.inner.this.agent.clone(),
             });
         }
-        if let Some(secs) = req.deadline_secs
-            && !(secs.is_finite() && secs >= 0.0)
-        {
-            return Err(DrainError::BadDeadline);
-        }
+        check_request(req)?;
         if self.lb().kind() == "none" {
             return Err(DrainError::NoHook);
         }
@@ -175,7 +192,14 @@ impl Drains {
         }
         self.set_task(None);
         self.run_cancel(d).await?;
-        Ok(d.status())
+        let status = d.status();
+        // A drain that continued a cordon went back to it: the cordon goes on.
+        let holds = d.phase.is_running();
+        drop(slot);
+        if holds {
+            self.spawn_loop();
+        }
+        Ok(status)
     }
 
     /// Undoes what `d` changed and saves what was undone, even when a step failed.
@@ -204,9 +228,23 @@ impl Drains {
     }
 }
 
+/// Refuses a request that could not run: a bad deadline, a cordon with a deadline.
+fn check_request(req: &DrainRequest) -> Result<(), DrainError> {
+    if let Some(secs) = req.deadline_secs
+        && !(secs.is_finite() && secs >= 0.0)
+    {
+        return Err(DrainError::BadDeadline);
+    }
+    if req.cordon && (req.deadline_secs.is_some() || req.force_after_deadline) {
+        return Err(DrainError::CordonDeadline);
+    }
+    Ok(())
+}
+
 /// The first step of a drain, as its history tells it.
 fn start_note(d: &Drain) -> String {
-    let mut note = format!("drain started (masterid {}", d.state.masterid);
+    let what = if d.request.cordon { "cordon" } else { "drain" };
+    let mut note = format!("{what} started (masterid {}", d.state.masterid);
     if let Some(r) = &d.request.reason {
         note.push_str(&format!(", reason: {r}"));
     }

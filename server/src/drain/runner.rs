@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use bbctl_api::DrainPhase;
+
 use super::Drains;
 use super::ctx::Ctx;
 use super::engine;
@@ -12,6 +14,9 @@ use crate::db::now;
 
 /// How often the drain looks at Buildbot.
 pub const TICK: Duration = Duration::from_millis(250);
+/// How often a cordon that holds no worker looks (it may last days; a worker's arrival, a
+/// Buildbot event, wakes it at once).
+pub const CORDON_IDLE_TICK: Duration = Duration::from_secs(2);
 
 impl Drains {
     /// At agent startup: resumes a drain a previous agent left running (or finishes its cancel).
@@ -55,7 +60,7 @@ impl Drains {
         // due: a build's end or a worker's arrival is acted on at once.
         let mut events = self.inner.hub.subscribe();
         loop {
-            {
+            let pause = {
                 let mut slot = self.inner.current.lock().await;
                 let Some(d) = slot.as_mut() else { return };
                 if !d.phase.is_running() {
@@ -88,9 +93,14 @@ impl Drains {
                 if !d.phase.is_running() {
                     return;
                 }
-            }
+                if d.phase == DrainPhase::Cordoned && d.state.cordon_clear {
+                    CORDON_IDLE_TICK
+                } else {
+                    TICK
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = relevant_event(&mut events) => {}
             }
         }

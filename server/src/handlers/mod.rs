@@ -16,6 +16,7 @@ pub mod history;
 pub mod lifecycle;
 pub mod master;
 pub mod masters_table;
+pub mod moves;
 pub mod routing;
 pub mod version;
 

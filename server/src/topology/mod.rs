@@ -119,6 +119,9 @@ impl Topology {
             return phase;
         }
         if let Some(d) = self.inner.drain.status() {
+            if d.phase == DrainPhase::Cordoned && running {
+                return MasterState::Cordoned;
+            }
             if d.phase.holds_master() && running {
                 return MasterState::Draining;
             }

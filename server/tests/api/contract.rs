@@ -125,6 +125,10 @@ const STEPS: &[Step] = &[
     get("/v1/routing", &["/hook", "/routing"]),
     post("/v1/routing/resume", "", &["/hook", "/before", "/routing"]),
     get("/v1/fleet", &[]),
+    // One worker's move (issue 16): bad input, a worker Buildbot does not know.
+    post("/v1/workers/nope/move", r#"{"timeout_secs": 0}"#, &[]),
+    post("/v1/workers/nope/move", r#"{"when": 1}"#, &[]),
+    post("/v1/workers/nope/move", "{}", &[]),
     get("/v1/drain", &[]),
     delete("/v1/drain", &[]),
     patch("/v1/drain", r#"{"deadline_secs": 60}"#, &[]),
@@ -149,6 +153,26 @@ const STEPS: &[Step] = &[
     delete("/v1/drain", &[]),
     get("/v1/drain", DRAIN),
     patch("/v1/drain", r#"{"deadline_secs": 60}"#, &[]),
+    // A cordon (issue 16): no deadline; it holds; a drain continues it and its cancel returns
+    // to it; the next cancel is the uncordon.
+    post("/v1/drain", r#"{"cordon": true, "deadline_secs": 60}"#, &[]),
+    post(
+        "/v1/drain",
+        r#"{"cordon": true, "reason": "cordon"}"#,
+        DRAIN,
+    ),
+    post("/v1/drain", r#"{"cordon": true}"#, DRAIN),
+    get("/v1/master", &["/state", "/drain/phase"]),
+    patch("/v1/drain", r#"{"deadline_secs": 60}"#, &[]),
+    post(
+        "/v1/drain",
+        r#"{"reason": "after the cordon", "deadline_secs": 3600}"#,
+        DRAIN,
+    ),
+    delete("/v1/drain", DRAIN),
+    get("/v1/master", &["/state", "/drain/phase"]),
+    delete("/v1/drain", DRAIN),
+    get("/v1/master", &["/state", "/drain/phase"]),
     post("/v1/master/stop", r#"{"mode": "sideways"}"#, &[]),
     post(
         "/v1/master/stop",

@@ -71,6 +71,19 @@ fn drain_detach_then_status_tracks_it() {
         .filter(|r| r.owner.as_deref() == Some(name.as_str()))
         .map(|r| r.name.as_str())
         .collect();
+    // How the note names each (in the fleet view's order, not necessarily this one).
+    let named: Vec<String> = owned
+        .iter()
+        .filter(|r| r.owner.as_deref() == Some(name.as_str()))
+        .map(|r| {
+            let kind = if r.kind == "change_source" {
+                "change source"
+            } else {
+                "scheduler"
+            };
+            format!("{kind} {:?}", r.name)
+        })
+        .collect();
     let agent = fleet.agent(slot);
     let before: MasterInfo = agent.get("/v1/master").unwrap();
     let masterid = before.masterid.unwrap();
@@ -80,10 +93,14 @@ fn drain_detach_then_status_tracks_it() {
         &["drain", &name, "--detach", "--reason", "e2e", "-o", "json"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let note = format!("note: {name} owns scheduler {:?}", victims[0]);
+    let note = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("note: {name} owns ")))
+        .unwrap_or_else(|| panic!("no note: {}", describe(&out)));
     assert!(
-        stderr.contains(&note) && stderr.contains("once it stops they have no owner"),
-        "{}",
+        named.iter().all(|n| note.contains(n.as_str()))
+            && note.contains("once it stops they have no owner"),
+        "{named:?}\n{}",
         describe(&out)
     );
     let rows: Vec<DrainRow> = json_of(&out);

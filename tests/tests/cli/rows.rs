@@ -35,6 +35,7 @@ pub(crate) enum RowState {
     Running,
     Starting,
     Draining,
+    Cordoned,
     Drained,
     Stopping,
     Stopped,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use bbctl_api::{ConfigFile, ConfigVersion, MasterInfo, StageConfigRequest};
+use bbctl_api::{ConfigFile, ConfigVersion, DrainPhase, MasterInfo, StageConfigRequest};
 
 use super::error::UpgradeError;
 use crate::client::{AgentClient, ApiError};
@@ -65,13 +65,29 @@ pub async fn gather(ctx: &Ctx) -> Result<Vec<Slot>, UpgradeError> {
 }
 
 /// Refuses while a drain holds any master of the fleet: another operator is taking it out of
-/// service, and an upgrade on top of that would fight it for the same masters and workers.
-pub fn refuse_active_drains(slots: &[Slot]) -> Result<(), UpgradeError> {
+/// service, and an upgrade on top of that would fight it for the same masters and workers. A
+/// cordoned master is refused too, unless `include_cordoned`: then the upgrade's drain of it
+/// continues the cordon (blue-green and rolling; see [`refuse_cordoned_in_migrate`]).
+pub fn refuse_active_drains(slots: &[Slot], include_cordoned: bool) -> Result<(), UpgradeError> {
+    let cordoned: Vec<String> = slots
+        .iter()
+        .filter_map(|slot| {
+            let drain = holding(slot)?;
+            (drain.phase == DrainPhase::Cordoned).then(|| {
+                format!(
+                    "{}: cordoned (reason: {}; by {})",
+                    slot.agent.name,
+                    drain.reason.as_deref().unwrap_or("none given"),
+                    drain.requested_by.as_deref().unwrap_or("unknown")
+                )
+            })
+        })
+        .collect();
     let drains: Vec<String> = slots
         .iter()
         .filter_map(|slot| {
-            let drain = slot.info.drain.as_ref()?;
-            drain.phase.holds_master().then(|| {
+            let drain = holding(slot)?;
+            (drain.phase != DrainPhase::Cordoned).then(|| {
                 format!(
                     "{}: drain {} is {} (reason: {}; by {})",
                     slot.agent.name,
@@ -83,12 +99,48 @@ pub fn refuse_active_drains(slots: &[Slot]) -> Result<(), UpgradeError> {
             })
         })
         .collect();
-    if drains.is_empty() {
+    if !drains.is_empty() {
+        return Err(UpgradeError::refused(
+            "refusing to upgrade: a drain holds part of the fleet (wait for it, or `bbctl drain cancel NAME`)",
+            drains,
+        ));
+    }
+    if !cordoned.is_empty() && !include_cordoned {
+        return Err(UpgradeError::refused(
+            "refusing to upgrade: part of the fleet is cordoned (`bbctl uncordon NAME`, or \
+             --include-cordoned to drain it as part of the upgrade)",
+            cordoned,
+        ));
+    }
+    Ok(())
+}
+
+/// The drain that holds `slot`'s master, if one does.
+fn holding(slot: &Slot) -> Option<&bbctl_api::DrainStatus> {
+    let drain = slot.info.drain.as_ref()?;
+    drain.phase.holds_master().then_some(drain)
+}
+
+/// The migrate strategy stops every master with a graceful stop, not a drain: a cordoned master
+/// is refused even with `--include-cordoned` (uncordon it first).
+pub fn refuse_cordoned_in_migrate(slots: &[Slot]) -> Result<(), UpgradeError> {
+    let cordoned: Vec<String> = slots
+        .iter()
+        .filter(|slot| {
+            slot.info
+                .drain
+                .as_ref()
+                .is_some_and(|d| d.phase == DrainPhase::Cordoned)
+        })
+        .map(|slot| format!("{}: cordoned", slot.agent.name))
+        .collect();
+    if cordoned.is_empty() {
         return Ok(());
     }
     Err(UpgradeError::refused(
-        "refusing to upgrade: a drain holds part of the fleet (wait for it, or `bbctl drain cancel NAME`)",
-        drains,
+        "refusing to upgrade: --strategy migrate stops every master, and a cordon is held by \
+         draining (`bbctl uncordon NAME` first)",
+        cordoned,
     ))
 }
 

@@ -62,6 +62,7 @@ impl Runner<'_> {
                 force_after_deadline: false,
                 reason: request.reason.clone(),
                 requested_by: Some(j.requested_by.clone()),
+                cordon: false,
             };
             match client.drain_start(&drain).await {
                 Ok(status) => {
@@ -106,12 +107,19 @@ impl Runner<'_> {
         });
         // A drain that holds an old master (and can be cancelled): it still runs its previous
         // configuration and Buildbot.
+        // A cordon is the operator's, not the upgrade's: left alone. A drain that continued one
+        // goes back to it.
         if let Some(d) = &info.drain
             && d.phase.holds_master()
             && d.phase.is_cancellable()
+            && d.phase != DrainPhase::Cordoned
         {
-            client.drain_cancel().await?;
-            return Ok(Some(format!("{m}: drain cancelled, back in service")));
+            let after = client.drain_cancel().await?;
+            return Ok(Some(if after.phase == DrainPhase::Cordoned {
+                format!("{m}: drain cancelled, cordoned again as before the upgrade")
+            } else {
+                format!("{m}: drain cancelled, back in service")
+            }));
         }
         if info.process.running && (on_previous || !failed) {
             return Ok(None);

@@ -50,7 +50,7 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         .expect("clap requires --new-config");
     let (label, files) = preflight::read_bundle(path)?;
     let slots = preflight::gather(ctx).await?;
-    preflight::refuse_active_drains(&slots)?;
+    preflight::refuse_active_drains(&slots, args.include_cordoned)?;
     let facts: Vec<SlotFacts> = slots
         .iter()
         .map(|s| SlotFacts {
@@ -268,6 +268,9 @@ async fn preflight_and_journal(
         {
             return Err(UpgradeError::refused("not upgraded", vec![]));
         }
+    }
+    if plan.strategy == StrategyName::Migrate {
+        preflight::refuse_cordoned_in_migrate(slots)?;
     }
     if plan.strategy != StrategyName::Migrate && (args.no_backup || args.backup_command) {
         return Err(UpgradeError::Usage(format!(

@@ -23,6 +23,7 @@ impl Runner<'_> {
             force_after_deadline: j.options.force_after_deadline,
             reason: Some(format!("upgrade {}: {}", j.id, j.reason)),
             requested_by: Some(j.requested_by.clone()),
+            cordon: false,
         };
         let mut clients = Vec::new();
         let mut done = Vec::new();
@@ -95,7 +96,7 @@ impl Runner<'_> {
         let rows = drain_follow::follow(self.ctx, clients.clone(), rows).await;
         // A drain that was left unfinished because its agent stopped answering: pause.
         for (row, client) in rows.iter().zip(&clients) {
-            if row.status.phase.is_running()
+            if !row.status.phase.is_settled()
                 && let Err(err) = client.drain_status().await
                 && err.is_unreachable()
             {
