@@ -4,7 +4,7 @@
 
 use bbctl_api::{DrainPhase, DrainRequest};
 
-use crate::drain::engine::{Ctx, cancel, tick};
+use crate::drain::engine::{Ctx, cancel};
 use crate::drain::engine_fakes::*;
 use crate::drain::model::{Drain, DrainState};
 
@@ -41,17 +41,6 @@ fn fleet() -> FakeEnv {
         w.attaches.insert("w1".into(), settled("w1", 5000));
         w.attaches.insert("w2".into(), settled("w2", 5001));
     })
-}
-
-async fn step(d: &mut Drain, env: &FakeEnv, lb: &FakeLb, now: f64) -> Vec<String> {
-    let ctx = Ctx {
-        env,
-        lb,
-        agent: "m2",
-    };
-    let mut notes = Vec::new();
-    tick(d, &ctx, now, &mut notes).await.unwrap();
-    notes
 }
 
 async fn cancel_at(d: &mut Drain, env: &FakeEnv, lb: &FakeLb, now: f64) -> Vec<String> {

@@ -234,3 +234,22 @@ impl LoadBalancerHook for FakeLb {
         })
     }
 }
+
+/// One tick of `d` at `now` against the fakes, as agent `m2`; the notes it took.
+pub async fn step(
+    d: &mut crate::drain::model::Drain,
+    env: &FakeEnv,
+    lb: &FakeLb,
+    now: f64,
+) -> Vec<String> {
+    let ctx = crate::drain::engine::Ctx {
+        env,
+        lb,
+        agent: "m2",
+    };
+    let mut notes = Vec::new();
+    crate::drain::engine::tick(d, &ctx, now, &mut notes)
+        .await
+        .unwrap();
+    notes
+}

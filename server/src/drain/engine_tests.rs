@@ -32,17 +32,6 @@ fn request(deadline: Option<f64>, force: bool) -> DrainRequest {
     }
 }
 
-async fn step(d: &mut Drain, env: &FakeEnv, lb: &FakeLb, now: f64) -> Vec<String> {
-    let ctx = Ctx {
-        env,
-        lb,
-        agent: "m2",
-    };
-    let mut notes = Vec::new();
-    tick(d, &ctx, now, &mut notes).await.unwrap();
-    notes
-}
-
 /// w1 idle here, w2 busy here (build 7), w3 operator-paused idle here, w4 on the other master.
 fn fleet() -> FakeEnv {
     FakeEnv::with(|w| {
