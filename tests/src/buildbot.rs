@@ -35,6 +35,12 @@ pub struct BuildOutcome {
     pub builds: Vec<Value>,
 }
 
+/// Why one `GET` failed: no whole answer (worth asking again), or an answer that is wrong.
+enum GetError {
+    Transport(anyhow::Error),
+    Answer(anyhow::Error),
+}
+
 impl Buildbot {
     /// `rest_url` is the www base, e.g. `http://127.0.0.1:8010/`.
     pub fn new(rest_url: &str) -> Self {
@@ -98,17 +104,46 @@ impl Buildbot {
     }
 
     /// `GET /api/v2/<path>` (path may carry a query string).
+    ///
+    /// A read whose answer did not arrive (timed out, or its body cut short) is asked twice more,
+    /// and the retry is logged: a loaded 2-core machine has been seen to leave one answer of
+    /// Buildbot's www unread for 15 s right after the master logged it sent, and a read is safe
+    /// to repeat. An answer that arrived (any status, a body that is not JSON) is never retried.
     pub fn get(&self, path: &str) -> Result<Value> {
         let url = format!("{}{}", self.base, path);
+        let mut attempt = 1;
+        loop {
+            match self.get_once(&url) {
+                Err(GetError::Transport(e)) if attempt < 3 => {
+                    eprintln!("GET {url}: {e:#}; asking again (attempt {})", attempt + 1);
+                    attempt += 1;
+                }
+                Err(GetError::Transport(e) | GetError::Answer(e)) => return Err(e),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    fn get_once(&self, url: &str) -> std::result::Result<Value, GetError> {
         let resp = self
-            .with_session(self.http.get(&url))
+            .with_session(self.http.get(url))
             .send()
-            .with_context(|| format!("GET {url}"))?;
+            .with_context(|| format!("GET {url}"))
+            .map_err(GetError::Transport)?;
         let status = resp.status();
         if !status.is_success() {
-            bail!("GET {url}: {status}: {}", resp.text().unwrap_or_default());
+            return Err(GetError::Answer(anyhow::anyhow!(
+                "GET {url}: {status}: {}",
+                resp.text().unwrap_or_default()
+            )));
         }
-        resp.json().with_context(|| format!("GET {url}: not JSON"))
+        let body = resp
+            .bytes()
+            .with_context(|| format!("GET {url}: body not read"))
+            .map_err(GetError::Transport)?;
+        serde_json::from_slice(&body)
+            .with_context(|| format!("GET {url}: not JSON"))
+            .map_err(GetError::Answer)
     }
 
     /// The rows of a collection: `list("builds?complete=false", "builds")`.

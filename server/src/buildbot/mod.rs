@@ -213,3 +213,5 @@ pub trait BuildbotApi: Send + Sync + 'static {
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod rest_tests;

@@ -29,6 +29,10 @@ pub struct RestClient {
 /// master that does not answer within seconds is reported, not waited for), our user agent, and
 /// redirects followed except the one answering a login (it carries the session cookie).
 pub fn http_client() -> reqwest::Client {
+    http_client_with(Duration::from_secs(5))
+}
+
+fn http_client_with(timeout: Duration) -> reqwest::Client {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let from_login = attempt
             .previous()
@@ -41,7 +45,7 @@ pub fn http_client() -> reqwest::Client {
         }
     });
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
+        .timeout(timeout)
         .connect_timeout(Duration::from_secs(2))
         .user_agent(concat!("bbctl-agent/", env!("CARGO_PKG_VERSION")))
         .redirect(policy)
@@ -57,7 +61,10 @@ impl RestClient {
     /// `rest_url` is the master's www base URL ending with `/`; `auth` its `[master.rest_auth]`
     /// (validated by `crate::config`, so the header is a valid one).
     pub fn new(rest_url: &str, auth: Option<RestAuth>) -> Self {
-        let http = http_client();
+        Self::with_http(http_client(), rest_url, auth)
+    }
+
+    fn with_http(http: reqwest::Client, rest_url: &str, auth: Option<RestAuth>) -> Self {
         let session = Session::new(http.clone(), rest_url, auth)
             .expect("[master.rest_auth] is validated when the config is loaded");
         RestClient {
@@ -75,7 +82,7 @@ impl RestClient {
         call: &str,
         what: &'static str,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> RestResult<Response> {
+    ) -> Result<Response, Fetch> {
         let mut ticket = self.session.ticket().await;
         let mut retried = false;
         loop {
@@ -84,9 +91,12 @@ impl RestClient {
                 .apply(build(&self.http), &ticket)
                 .send()
                 .await
-                .map_err(|e| RestError::Transport {
-                    url: url.to_owned(),
-                    message: e.without_url().to_string(),
+                .map_err(|e| {
+                    if e.is_timeout() {
+                        Fetch::Again(e)
+                    } else {
+                        Fetch::Failed(transport(url, e))
+                    }
                 })?;
             let status = resp.status();
             if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
@@ -102,30 +112,51 @@ impl RestClient {
                 Ok(_) => Refusal::NotAllowed { user: None },
                 Err(why) => why,
             };
-            return Err(RestError::Refused {
+            return Err(Fetch::Failed(RestError::Refused {
                 call: call.to_owned(),
                 status,
                 buildbot,
                 what,
                 why,
-            });
+            }));
         }
     }
 
+    /// A read. One whose answer did not arrive in time, or whose body was cut short, is asked
+    /// once more: a loaded master has been seen to leave one answer of its www unread past the
+    /// timeout, and a read is safe to repeat. A refused connection is not retried (a master that
+    /// is down is reported at once), nor an answer that arrived.
     async fn get_json(&self, path: &str) -> RestResult<serde_json::Value> {
         let url = format!("{}{path}", self.api);
         let call = format!("read /api/v2/{path}");
-        let resp = self.send(&url, &call, READ, |h| h.get(&url)).await?;
-        if !resp.status().is_success() {
-            return Err(RestError::Status {
-                url,
-                status: resp.status().as_u16(),
-            });
+        let mut retried = false;
+        loop {
+            match self.get_once(&url, &call).await {
+                Err(Fetch::Again(e)) if !retried => {
+                    tracing::warn!(%url, error = %e, "no whole answer from the master's www; asking once more");
+                    retried = true;
+                }
+                Err(Fetch::Again(e)) => return Err(transport(&url, e)),
+                Err(Fetch::Failed(e)) => return Err(e),
+                Ok(body) => {
+                    return serde_json::from_slice(&body).map_err(|e| RestError::Decode {
+                        url,
+                        message: e.to_string(),
+                    });
+                }
+            }
         }
-        resp.json().await.map_err(|e| RestError::Transport {
-            url,
-            message: e.without_url().to_string(),
-        })
+    }
+
+    async fn get_once(&self, url: &str, call: &str) -> Result<Vec<u8>, Fetch> {
+        let resp = self.send(url, call, READ, |h| h.get(url)).await?;
+        if !resp.status().is_success() {
+            return Err(Fetch::Failed(RestError::Status {
+                url: url.to_owned(),
+                status: resp.status().as_u16(),
+            }));
+        }
+        resp.bytes().await.map(Vec::from).map_err(Fetch::Again)
     }
 
     async fn list<T: DeserializeOwned>(&self, path: &str, field: &str) -> RestResult<Vec<T>> {
@@ -160,7 +191,11 @@ impl RestClient {
         });
         let resp = self
             .send(&url, &call, CONTROL, |h| h.post(&url).json(&body))
-            .await?;
+            .await
+            .map_err(|f| match f {
+                Fetch::Again(e) => transport(&url, e),
+                Fetch::Failed(e) => e,
+            })?;
         let status = resp.status();
         let answer: serde_json::Value = resp.json().await.unwrap_or_default();
         let error = &answer["error"];
@@ -172,6 +207,27 @@ impl RestClient {
             status,
             buildbot: message_of(error).or_else(|| (!error.is_null()).then(|| error.to_string())),
         })
+    }
+}
+
+#[cfg(test)]
+impl RestClient {
+    /// A client without a session whose calls time out after `timeout`.
+    pub(super) fn with_timeout(rest_url: &str, timeout: Duration) -> Self {
+        Self::with_http(http_client_with(timeout), rest_url, None)
+    }
+}
+
+/// How one call failed: without a whole answer in time (a read may ask again), or for good.
+enum Fetch {
+    Again(reqwest::Error),
+    Failed(RestError),
+}
+
+fn transport(url: &str, e: reqwest::Error) -> RestError {
+    RestError::Transport {
+        url: url.to_owned(),
+        message: e.without_url().to_string(),
     }
 }
 
