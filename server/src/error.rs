@@ -149,6 +149,7 @@ impl From<crate::topology::TopologyError> for AppError {
         match e {
             E::Rest(_) => AppError::upstream(e.to_string()),
             E::NotKnown => AppError::conflict(e.to_string()),
+            E::BadSince(_) => AppError::bad_request(e.to_string()),
         }
     }
 }

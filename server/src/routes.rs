@@ -7,8 +7,8 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 
 use crate::handlers::{
-    buildbot_db, configs, drain, events, fleet, fleet_docs, health, history, lifecycle, master,
-    masters_table, moves, routing, version,
+    analysis, buildbot_db, configs, drain, events, fleet, fleet_docs, health, history, lifecycle,
+    master, masters_table, moves, routing, version,
 };
 use crate::state::AppState;
 use crate::{auth, configs::bundle::MAX_BUNDLE_BYTES, fence, metrics};
@@ -24,6 +24,8 @@ pub fn router(state: AppState) -> Router {
         .route("/master", get(master::get))
         .route("/master/workers", get(master::workers))
         .route("/master/builds", get(master::builds))
+        // What the master did since a moment, for a canary upgrade's gate (issue 16).
+        .route("/master/analysis", get(analysis::get))
         .route("/master/buildrequests", get(master::buildrequests))
         .route("/fleet", get(master::fleet))
         .route("/master/create", post(lifecycle::create))

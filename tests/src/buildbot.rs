@@ -125,11 +125,16 @@ impl Buildbot {
     }
 
     fn get_once(&self, url: &str) -> std::result::Result<Value, GetError> {
-        let resp = self
-            .with_session(self.http.get(url))
-            .send()
-            .with_context(|| format!("GET {url}"))
-            .map_err(GetError::Transport)?;
+        let resp = self.with_session(self.http.get(url)).send().map_err(|e| {
+            // A refused connection (a stopped master) is an answer: asking again changes nothing.
+            let connect = e.is_connect();
+            let e = anyhow::Error::new(e).context(format!("GET {url}"));
+            if connect {
+                GetError::Answer(e)
+            } else {
+                GetError::Transport(e)
+            }
+        })?;
         let status = resp.status();
         if !status.is_success() {
             return Err(GetError::Answer(anyhow::anyhow!(

@@ -30,9 +30,14 @@
 //!   blue-green upgrade leaves all six on the new master, a started standby has none; the
 //!   rebalance moves three idle ones while two builds run, never their workers; every build
 //!   SUCCESS once; Buildbot shows three and three.
+//! - canary (issue 16, `upgrade/canary.rs`, 2 masters + 2 standby, 6 workers): a configuration
+//!   whose builds raise in the master is rolled back by the gate (exit 6) while the old masters
+//!   keep their pids; a healthy one waits for `upgrade promote`, then completes.
 
 #[path = "upgrade/buildbot.rs"]
 mod buildbot;
+#[path = "upgrade/canary.rs"]
+mod canary;
 #[path = "upgrade/migrate.rs"]
 mod migrate;
 #[path = "upgrade/migrate_inplace.rs"]

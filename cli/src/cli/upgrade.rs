@@ -64,6 +64,39 @@ pub struct UpgradeArgs {
     /// refuses the upgrade (exit 5). Blue-green and rolling only.
     #[arg(long)]
     pub include_cordoned: bool,
+    /// Blue-green with a canary: start N new masters first, hand them a share of the idle
+    /// workers and let them take real builds beside the old masters; a gate then compares them
+    /// with the old ones (EXCEPTION and RETRY rates, builds that never finish, tracebacks,
+    /// "reconfig partially applied", WAMP): pass → promote (the rest of blue-green), fail →
+    /// roll back (exit 6).
+    #[arg(long, value_name = "N")]
+    pub canary: Option<usize>,
+    /// Canary: how long the canaries take builds before the gate decides.
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_duration, requires = "canary")]
+    pub analysis_window: Duration,
+    /// Canary: decide as soon as the canaries finished K builds (at most the window).
+    #[arg(long, value_name = "K", requires = "canary")]
+    pub analysis_builds: Option<u32>,
+    /// Canary: a passed gate goes on by itself; without it the upgrade waits for `bbctl
+    /// upgrade promote`.
+    #[arg(long, requires = "canary")]
+    pub auto_promote: bool,
+    /// Canary: how much higher (a fraction, 0–1) than the old masters' the canaries' rate of
+    /// EXCEPTION and RETRY results may be.
+    #[arg(
+        long,
+        default_value_t = 0.05,
+        value_name = "FRACTION",
+        requires = "canary"
+    )]
+    pub gate_error_margin: f64,
+    /// Canary: tracebacks a canary master may log beyond the old masters' mean.
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "canary")]
+    pub gate_tracebacks: u32,
+    /// Canary: count FAILURE results as errors too (by default a failing build is the code's
+    /// business, not the master's).
+    #[arg(long, requires = "canary")]
+    pub gate_count_failures: bool,
     /// Print the plan and stop; the exit code says whether it is feasible (0) or not (5).
     #[arg(long)]
     pub dry_run: bool,
@@ -96,6 +129,9 @@ pub enum UpgradeAction {
     Abort(AbortArgs),
     /// Every upgrade, newest first.
     History,
+    /// Continue a canary upgrade past its gate (it waits, `awaiting_promotion`): start the
+    /// other new masters and drain the old ones.
+    Promote(UpgradeIdArgs),
 }
 
 #[derive(Debug, Args)]

@@ -143,6 +143,12 @@ impl AgentClient {
             .await
     }
 
+    /// What the master did since `since` (unix seconds): its builds and its log's signals.
+    pub async fn master_analysis(&self, since: f64) -> Result<bbctl_api::MasterAnalysis, ApiError> {
+        let path = format!("/v1/master/analysis?since={since:.3}");
+        self.call(reqwest::Method::GET, &path, None::<&()>).await
+    }
+
     pub async fn fleet(&self) -> Result<FleetView, ApiError> {
         self.call(reqwest::Method::GET, "/v1/fleet", None::<&()>)
             .await

@@ -123,7 +123,7 @@ pub fn phase_exit(phase: DrainPhase) -> Exit {
 
 /// For each master to drain that owns schedulers or change sources, the note that they go
 /// unowned when it stops. Best effort: without the fleet view there is no note.
-async fn schedulers_left_unowned(
+pub(crate) async fn schedulers_left_unowned(
     ctx: &Ctx,
     answers: Vec<(Target, Result<MasterInfo, ApiError>)>,
     names: &[&str],

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+mod canary;
 mod migrate;
 
 pub use migrate::{backup_line, schema_line};
@@ -24,7 +25,7 @@ pub struct UpgradeEvent<'a> {
     /// The upgrade id (empty before the journal exists).
     pub upgrade: &'a str,
     /// `plan`, `preflight`, `step_started`, `step_done`, `step_failed`, `rollback`, `verify`,
-    /// `summary`, `finished`.
+    /// `gate_progress`, `gate`, `awaiting_promotion`, `promoted`, `summary`, `finished`.
     pub event: &'a str,
     pub step: Option<&'a str>,
     pub message: &'a str,
@@ -154,9 +155,10 @@ fn plan_table(plan: &Plan, label: &str) -> String {
         })
         .collect();
     for m in plan.new.iter().filter(|m| !plan.old.contains(m)) {
+        let canary = plan.canary.as_ref().is_some_and(|c| c.contains(m));
         rows.push(vec![
             m.clone(),
-            "new".into(),
+            if canary { "canary" } else { "new" }.into(),
             format!("activate {label}, start"),
             "-".into(),
             "-".into(),
@@ -180,6 +182,7 @@ fn plan_table(plan: &Plan, label: &str) -> String {
             .unwrap_or("each agent's master.buildbot")
     ));
     text.push_str(&migrate_lines(plan));
+    text.push_str(&canary::plan_line(plan));
     text.push_str(&table(
         &["MASTER", "ROLE", "ACTIONS", "BATCH", "NEW CONFIG ON"],
         &rows,
@@ -225,6 +228,7 @@ fn summary_table(j: &Journal, duration: f64) -> String {
     if let Some((lines, _)) = migration_summary(j) {
         text.push_str(&lines);
     }
+    text.push_str(&canary::journal_lines(j));
     if !j.drains.is_empty() || j.migration.is_none() {
         text.push_str(&table(
             &[
@@ -284,6 +288,7 @@ pub fn status(j: &Journal) -> String {
         };
         text.push_str(&format!("Migration: {point}\n"));
     }
+    text.push_str(&canary::journal_lines(j));
     text.push_str(&table(&["STEP", "STATE", "TOOK", "MESSAGE"], &rows));
     text
 }

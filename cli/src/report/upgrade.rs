@@ -11,8 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::now_secs as now;
 
+mod canary;
 mod migration;
 
+pub use canary::{
+    Canary, DEFAULT_ERROR_MARGIN, DEFAULT_WINDOW_SECS, GateDecision, GateSettings, GroupStats,
+    Verdict,
+};
 pub use migration::{BackupRecord, Migration, SchemaChange, Window, WindowEstimate};
 
 /// `--pause-timeout`'s default: long enough for an agent (or its host) to be restarted.
@@ -36,6 +41,9 @@ pub struct Plan {
     /// `migrate`: the expected no-service window, a lower bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_estimate: Option<WindowEstimate>,
+    /// `--canary N`: the new masters started first, judged by the gate before the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Vec<String>>,
     /// Why the plan cannot run (empty when feasible).
     pub problems: Vec<String>,
 }
@@ -93,6 +101,9 @@ pub struct Journal {
     /// `migrate` only: the schema change, the backup, the point of no return, the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<Migration>,
+    /// A canary upgrade only: the canaries, the gate and its decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,12 +154,19 @@ pub enum Phase {
     RolledBack,
     Aborted,
     DeadlinePassed,
+    /// A canary upgrade whose gate passed (or could not judge) without `--auto-promote`: the
+    /// canaries and the old masters serve side by side until `bbctl upgrade promote` (or
+    /// `abort`).
+    AwaitingPromotion,
 }
 
 impl Phase {
     /// Whether nothing more will happen without a new command.
     pub fn is_final(self) -> bool {
-        !matches!(self, Phase::Running | Phase::Failed | Phase::DeadlinePassed)
+        !matches!(
+            self,
+            Phase::Running | Phase::Failed | Phase::DeadlinePassed | Phase::AwaitingPromotion
+        )
     }
 
     /// The one string form (`rolled_back`), as in JSON.
@@ -160,6 +178,7 @@ impl Phase {
             Phase::RolledBack => "rolled_back",
             Phase::Aborted => "aborted",
             Phase::DeadlinePassed => "deadline_passed",
+            Phase::AwaitingPromotion => "awaiting_promotion",
         }
     }
 }
@@ -184,6 +203,13 @@ pub enum StepKind {
     Backup,
     /// `migrate`: `buildbot upgrade-master` once, with the new code (first new master's agent).
     Migrate,
+    /// Canary: hand the canary masters their share of the workers (idle ones, one at a time).
+    Canary { masters: Vec<String> },
+    /// Canary: the gate — the canaries take builds beside the old masters for the window, then
+    /// pass (promote, or wait for `bbctl upgrade promote`) or fail (roll back).
+    Analysis { masters: Vec<String> },
+    /// Canary: go on past the gate once promoted (automatically or by the operator).
+    Promote,
     /// Old masters stopped, workers on new masters, no request claimed by a stopped master.
     Verify,
 }
@@ -200,6 +226,9 @@ impl StepKind {
             StepKind::WaitStopped { .. } => "wait_stopped",
             StepKind::Backup => "backup",
             StepKind::Migrate => "migrate",
+            StepKind::Canary { .. } => "canary",
+            StepKind::Analysis { .. } => "analysis",
+            StepKind::Promote => "promote",
             StepKind::Verify => "verify",
         }
     }
@@ -207,14 +236,18 @@ impl StepKind {
     /// The step with its masters, for people and the events' `step` (`start_new master-4`).
     pub fn label(&self) -> String {
         match self {
-            StepKind::Preflight | StepKind::Verify | StepKind::Backup | StepKind::Migrate => {
-                self.name().into()
-            }
+            StepKind::Preflight
+            | StepKind::Verify
+            | StepKind::Backup
+            | StepKind::Migrate
+            | StepKind::Promote => self.name().into(),
             StepKind::StartNew { master } => format!("{} {master}", self.name()),
             StepKind::Drain { masters }
             | StepKind::WaitDrained { masters }
             | StepKind::Quiesce { masters }
-            | StepKind::WaitStopped { masters } => {
+            | StepKind::WaitStopped { masters }
+            | StepKind::Canary { masters }
+            | StepKind::Analysis { masters } => {
                 format!("{} {}", self.name(), masters.join(","))
             }
         }

@@ -19,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod analysis;
 mod buildbot_db;
 mod config;
 mod drain;
@@ -30,6 +31,7 @@ mod moves;
 mod routing;
 mod topology;
 
+pub use analysis::*;
 pub use buildbot_db::*;
 pub use config::*;
 pub use drain::*;

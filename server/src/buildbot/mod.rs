@@ -121,6 +121,10 @@ pub struct Build {
     pub buildrequestid: Option<i64>,
     #[serde(default)]
     pub started_at: Option<i64>,
+    /// When it completed: Buildbot's whole seconds, read as a float like
+    /// [`BuildbotApi::build_complete_at`] does.
+    #[serde(default)]
+    pub complete_at: Option<f64>,
     #[serde(default)]
     pub complete: bool,
     #[serde(default)]
@@ -194,6 +198,13 @@ pub trait BuildbotApi: Send + Sync + 'static {
     fn schedulers(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
     /// `/changesources`: every change source and the master that owns it.
     fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>>;
+    /// `/builds?masterid=<id>&started_at__ge=<since_secs>`: every build master `masterid`
+    /// started at or after `since_secs` (Unix seconds), complete or not, in no given order.
+    fn builds_started_since(
+        &self,
+        masterid: i64,
+        since_secs: i64,
+    ) -> BoxFuture<'_, RestResult<Vec<Build>>>;
     /// `/builds/<id>`: when the build completed (Buildbot's `complete_at`), if it has.
     fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, RestResult<Option<f64>>>;
     /// `POST /workers/<id>` JSON-RPC `pause` / `unpause` with `reason`: the agent's only write,
@@ -215,3 +226,5 @@ pub trait BuildbotApi: Send + Sync + 'static {
 mod auth_tests;
 #[cfg(test)]
 mod rest_tests;
+#[cfg(test)]
+mod since_tests;

@@ -288,6 +288,26 @@ impl BuildbotApi for RestClient {
         self.list("changesources", "changesources").boxed()
     }
 
+    fn builds_started_since(
+        &self,
+        masterid: i64,
+        since_secs: i64,
+    ) -> BoxFuture<'_, RestResult<Vec<Build>>> {
+        async move {
+            // Buildbot's data API filters on any field of a build, `__ge` included, in its SQL
+            // query (`buildbot/data/builds.py` maps both fields to columns).
+            let path = format!("builds?masterid={masterid}&started_at__ge={since_secs}");
+            let all: Vec<Build> = self.list(&path, "builds").await?;
+            // Filtered here too: a Buildbot that ignored a filter must not widen the answer.
+            Ok(all
+                .into_iter()
+                .filter(|b| b.masterid == Some(masterid))
+                .filter(|b| b.started_at.is_some_and(|t| t >= since_secs))
+                .collect())
+        }
+        .boxed()
+    }
+
     fn build_complete_at(&self, buildid: i64) -> BoxFuture<'_, RestResult<Option<f64>>> {
         async move {
             let body = self.get_json(&format!("builds/{buildid}")).await?;

@@ -78,6 +78,7 @@ pub fn build(id: i64, workerid: i64, on: i64) -> Build {
         masterid: Some(on),
         buildrequestid: None,
         started_at: None,
+        complete_at: None,
         complete: false,
         state_string: None,
         results: None,

@@ -208,6 +208,7 @@ mod tests {
                     masterid: Some(1),
                     buildrequestid: Some(4),
                     started_at: Some(1),
+                    complete_at: None,
                     complete: false,
                     state_string: None,
                     results: None,

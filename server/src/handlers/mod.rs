@@ -4,6 +4,7 @@
 //! Who asks is derived here, once: [`RequestedBy`] reads the documented `X-Bbctl-Requested-By`
 //! header ([`bbctl_api::REQUESTED_BY_HEADER`]) for the operations table and the audit log.
 
+pub mod analysis;
 pub mod buildbot_db;
 pub mod configs;
 pub mod drain;

@@ -6,6 +6,7 @@
 pub mod code;
 pub mod identity;
 pub mod lifecycle;
+pub mod log_signals;
 pub mod logs;
 pub mod mq;
 pub mod operation;

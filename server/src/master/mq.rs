@@ -3,7 +3,6 @@
 //! stops its services and never reconnects — while its process stays alive (and ignores
 //! SIGTERM). Only its `twistd.log` since its last start tells; the process check cannot.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::logs;
@@ -19,20 +18,7 @@ const TAIL_BYTES: u64 = 4 << 20;
 /// True when the master's log, since its last `twistd … starting up.` line, holds the WAMP
 /// disconnect line.
 pub fn lost_mq(basedir: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(logs::log_path(basedir)) else {
-        return false;
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if f.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))
-        .is_err()
-    {
-        return false;
-    }
-    let mut bytes = Vec::new();
-    if f.read_to_end(&mut bytes).is_err() {
-        return false;
-    }
-    lost_in(&String::from_utf8_lossy(&bytes))
+    logs::tail(&logs::log_path(basedir), TAIL_BYTES).is_ok_and(|text| lost_in(&text))
 }
 
 fn lost_in(text: &str) -> bool {

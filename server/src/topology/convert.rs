@@ -1,6 +1,8 @@
 //! Buildbot REST rows → `bbctl-api` wire types.
 
-use bbctl_api::{BuildInfo, BuildRequestInfo, FleetMaster, WorkerInfo};
+use std::collections::HashMap;
+
+use bbctl_api::{AnalysisBuild, BuildInfo, BuildRequestInfo, FleetMaster, WorkerInfo};
 
 use crate::buildbot::Snapshot;
 use crate::buildbot::{Build, BuildRequest, Master, Worker};
@@ -39,6 +41,21 @@ pub fn build(b: &Build, snap: &Snapshot) -> BuildInfo {
         complete: b.complete,
         state_string: b.state_string.clone(),
         results: b.results,
+    }
+}
+
+/// A build as `GET /v1/master/analysis` lists it; `names` are the builders' names by id.
+pub fn analysis_build(b: &Build, names: &HashMap<i64, String>) -> AnalysisBuild {
+    AnalysisBuild {
+        buildid: b.buildid,
+        builderid: b.builderid,
+        builder: names.get(&b.builderid).cloned(),
+        number: b.number,
+        results: b.results,
+        complete: b.complete,
+        started_at: b.started_at,
+        // Buildbot's whole seconds, read as a float.
+        complete_at: b.complete_at.map(|t| t.floor() as i64),
     }
 }
 

@@ -5,8 +5,10 @@
 //! [`Topology`] is the service. It knows nothing of HTTP, and of the drain only what
 //! [`DrainView`] tells it (the drain depends on topology, never the reverse). A REST failure does
 //! not fail [`Topology::master_info`]: the process part is still true, and the failure is listed
-//! in `problems`. The narrower reads (workers, builds, …) fail with [`TopologyError`].
+//! in `problems`. The narrower reads (workers, builds, …) fail with [`TopologyError`], and so
+//! does [`Topology::analysis`] (`analysis.rs`: the builds and log signals since a moment).
 
+mod analysis;
 pub mod convert;
 mod info;
 pub mod services;
@@ -59,6 +61,12 @@ pub enum TopologyError {
     Rest(#[from] RestError),
     #[error("this master is not (yet) known to Buildbot; start it first")]
     NotKnown,
+    /// `GET /v1/master/analysis` with a `since` that is no moment to look from.
+    #[error(
+        "`since` must be Unix seconds, not negative and at most a day ahead of the agent's clock \
+         (got {0})"
+    )]
+    BadSince(f64),
 }
 
 /// The topology service. Cheap to clone.

@@ -93,6 +93,21 @@ impl BuildbotApi for FakeBuildbot {
     fn changesources(&self) -> BoxFuture<'_, RestResult<Vec<ClusteredService>>> {
         self.answer(|d| d.changesources.clone())
     }
+    /// The fake's builds of `masterid` started at or after `since_secs`, as Buildbot filters.
+    fn builds_started_since(
+        &self,
+        masterid: i64,
+        since_secs: i64,
+    ) -> BoxFuture<'_, RestResult<Vec<Build>>> {
+        self.answer(|d| {
+            d.builds
+                .iter()
+                .filter(|b| b.masterid == Some(masterid))
+                .filter(|b| b.started_at.is_some_and(|t| t >= since_secs))
+                .cloned()
+                .collect()
+        })
+    }
     fn build_complete_at(&self, _buildid: i64) -> BoxFuture<'_, RestResult<Option<f64>>> {
         Box::pin(async { Ok(None) })
     }

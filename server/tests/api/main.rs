@@ -3,6 +3,7 @@
 //! a real single Buildbot master (`real_master`) where it is.
 
 mod agent_process;
+mod analysis;
 mod auth;
 mod auth_every_route;
 mod buildbot_db;

@@ -51,6 +51,31 @@ async fn once(
     ctx: &Ctx,
     max_moves: Option<usize>,
 ) -> anyhow::Result<Outcome> {
+    let b = balance(ctx, args.dry_run, max_moves, args.move_timeout).await?;
+    Ok(Outcome {
+        report: Report::Rebalance(Box::new(b.report)),
+        exit: b.exit,
+        warnings: b.warnings,
+    })
+}
+
+/// What one balancing run did: its report, its exit code and its warnings.
+pub struct Balanced {
+    pub report: RebalanceReport,
+    pub exit: Exit,
+    pub warnings: Vec<String>,
+}
+
+/// Plans from the fleet as it is, then (unless `dry_run`) moves one idle worker at a time,
+/// looking again after each move, until the plan is done or `max_moves` were tried. Also the
+/// canary upgrade's hand-off (`upgrade/steps/canary.rs`): the running masters are the old ones
+/// and the canaries, so an even spread gives the canaries their share.
+pub async fn balance(
+    ctx: &Ctx,
+    dry_run: bool,
+    max_moves: Option<usize>,
+    move_timeout: Duration,
+) -> anyhow::Result<Balanced> {
     let (_, pins) = ctx.balance_rules();
     let first = Look::take(ctx).await;
     first.check_pins(pins)?;
@@ -59,7 +84,7 @@ async fn once(
     let mut skip = BTreeSet::new();
     let plan0 = plan::plan(&first.loads, pins, &skip, max_moves);
     let before = first.rows(&plan0);
-    if args.dry_run {
+    if dry_run {
         let report = RebalanceReport {
             dry_run: true,
             after: before.clone(),
@@ -68,14 +93,14 @@ async fn once(
             held: held_rows(&plan0),
             seconds: 0.0,
         };
-        return Ok(Outcome {
-            report: Report::Rebalance(Box::new(report)),
+        return Ok(Balanced {
+            report,
             exit,
             warnings,
         });
     }
     let request = MoveRequest {
-        timeout_secs: Some(args.move_timeout.as_secs_f64()),
+        timeout_secs: Some(move_timeout.as_secs_f64()),
         requested_by: Some(crate::operator::requested_by().to_string()),
     };
     let t0 = Instant::now();
@@ -106,8 +131,8 @@ async fn once(
         after: now.rows(&end),
         seconds: t0.elapsed().as_secs_f64(),
     };
-    Ok(Outcome {
-        report: Report::Rebalance(Box::new(report)),
+    Ok(Balanced {
+        report,
         exit,
         warnings,
     })

@@ -34,6 +34,10 @@ pub enum UpgradeError {
     /// An agent answered with an error, or did not answer.
     #[error(transparent)]
     Agent(#[from] ApiError),
+    /// A canary upgrade's gate passed (or could not judge) without `--auto-promote`: the run
+    /// ends here, resumable by `bbctl upgrade promote` (exit 0).
+    #[error("{0}")]
+    AwaitingPromotion(String),
     /// Anything else that failed (exit 1).
     #[error("{message}")]
     Failed { message: String, lines: Vec<String> },
@@ -69,6 +73,7 @@ impl UpgradeError {
             UpgradeError::Refused { .. } | UpgradeError::Fenced(_) => Exit::Refused,
             UpgradeError::Usage(_) => Exit::Usage,
             UpgradeError::DeadlinePassed(_) => Exit::DeadlinePassed,
+            UpgradeError::AwaitingPromotion(_) => Exit::Ok,
             UpgradeError::PauseTimedOut { .. } | UpgradeError::StoreTimedOut { .. } => {
                 Exit::Partial
             }
@@ -89,6 +94,7 @@ impl UpgradeError {
             UpgradeError::Usage(_)
             | UpgradeError::Fenced(_)
             | UpgradeError::DeadlinePassed(_)
+            | UpgradeError::AwaitingPromotion(_)
             | UpgradeError::PauseTimedOut { .. }
             | UpgradeError::StoreTimedOut { .. } => vec![],
         }

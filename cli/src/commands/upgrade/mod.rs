@@ -16,8 +16,10 @@
 //! [`error`] (the one error of an upgrade and its exit codes).
 
 mod buildbot;
+mod canary_plan;
 mod coordinator;
 mod error;
+mod gate;
 mod journal;
 pub(super) mod lease;
 mod migrate_plan;
@@ -48,6 +50,7 @@ pub async fn run(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Outcome> {
         (_, Some(UpgradeAction::Resume(a))) => resume::resume(a.id.clone(), a.take_over, ctx).await,
         (_, Some(UpgradeAction::Abort(a))) => resume::abort(a.id.clone(), a.restore_db, ctx).await,
         (_, Some(UpgradeAction::History)) => status::history(ctx).await,
+        (_, Some(UpgradeAction::Promote(a))) => resume::promote(a.id.clone(), ctx).await,
         (_, None) => start::start(args, ctx).await,
     };
     result.map_err(|err| Failure::from(err).into())

@@ -142,6 +142,7 @@ pub fn plan(
         buildbot: target.buildbot.map(str::to_owned),
         schema: None,
         window_estimate: None,
+        canary: None,
         problems,
     }
 }

@@ -15,7 +15,7 @@ use super::run::{self, Runner};
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
-use crate::report::upgrade::{Journal, Phase, StepState, StrategyName};
+use crate::report::upgrade::{Journal, Phase, StepState, StrategyName, Verdict};
 use crate::report::{Outcome, Report};
 
 /// Set by `--detach` for the background process: resume this upgrade instead of starting one.
@@ -103,6 +103,74 @@ pub async fn resume(
     j.finished_at = None;
     store.save(&j).await?;
     Ok(run::execute(ctx, emitter, j, store).await)
+}
+
+/// `upgrade promote [ID]`: a canary upgrade waiting at its gate goes on — promoted by the
+/// operator, recorded in the journal — like a resume.
+pub async fn promote(id: Option<String>, ctx: &Ctx) -> Result<Outcome, UpgradeError> {
+    // Looked at before the lease is taken: a refusal changes nothing.
+    let (_, peek) = Store::find(ctx, id, true).await?;
+    refuse_promote(&peek)?;
+    let (mut store, mut j, emitter) = take_over(ctx, Some(peek.id), false, lease::reason).await?;
+    refuse_promote(&j)?;
+    let by = crate::operator::requested_by().to_string();
+    if let Some(canary) = j.canary.as_mut() {
+        canary.promoted_by = Some(by.clone());
+        canary.promoted_at = Some(crate::time::now_secs());
+    }
+    emitter.emit(
+        "promoted",
+        None,
+        &format!("promoted by {by}: the other new masters start, the old ones drain"),
+        serde_json::Value::Null,
+    );
+    j.phase = Phase::Running;
+    j.finished_at = None;
+    store.save(&j).await?;
+    Ok(run::execute(ctx, emitter, j, store).await)
+}
+
+/// Only a canary upgrade whose gate did not fail, and that has not gone past it, is promoted.
+fn refuse_promote(j: &Journal) -> Result<(), UpgradeError> {
+    let Some(canary) = &j.canary else {
+        return Err(UpgradeError::refused(
+            format!("upgrade {} has no canary to promote", j.id),
+            vec![],
+        ));
+    };
+    match canary.decision.as_ref().map(|d| d.verdict) {
+        Some(Verdict::Fail) => Err(UpgradeError::refused(
+            format!(
+                "refusing to promote upgrade {}: its canary gate failed",
+                j.id
+            ),
+            canary
+                .decision
+                .iter()
+                .flat_map(|d| d.reasons.clone())
+                .collect(),
+        )),
+        None => Err(UpgradeError::refused(
+            format!(
+                "refusing to promote upgrade {}: its canary gate has not decided yet ({})",
+                j.id,
+                j.phase.as_str()
+            ),
+            vec![],
+        )),
+        Some(_) if canary.promoted_by.is_some() || j.phase != Phase::AwaitingPromotion => {
+            Err(UpgradeError::refused(
+                format!(
+                    "upgrade {} is not waiting for promotion ({}); `bbctl upgrade resume {}`                      continues an interrupted one",
+                    j.id,
+                    j.phase.as_str(),
+                    j.id
+                ),
+                vec![],
+            ))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 pub async fn abort(

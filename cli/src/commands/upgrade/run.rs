@@ -150,6 +150,9 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
         Err(UpgradeError::DeadlinePassed(message)) => {
             (Phase::DeadlinePassed, Exit::DeadlinePassed, message, vec![])
         }
+        Err(UpgradeError::AwaitingPromotion(message)) => {
+            (Phase::AwaitingPromotion, Exit::Ok, message, vec![])
+        }
         // An agent that stayed away past the pause: exit 3 (unreachable), resumable; anything
         // else that stopped a step: exit 1, resumable.
         Err(err) => {
@@ -174,6 +177,7 @@ pub async fn execute(ctx: &Ctx, emitter: Emitter, mut j: Journal, mut store: Sto
     if phase == Phase::Succeeded {
         emitter.summary(&j);
     }
+
     emitter.emit(
         "finished",
         None,
@@ -270,6 +274,17 @@ async fn run_steps(
             },
         };
         let text = err.to_string();
+        if let UpgradeError::AwaitingPromotion(_) = &err {
+            // Not a failure: the step waits for `upgrade promote`, pending.
+            runner.emitter.emit(
+                "awaiting_promotion",
+                Some(&label),
+                &text,
+                serde_json::Value::Null,
+            );
+            j.mark(i, StepState::Pending, None);
+            return Err(err);
+        }
         runner
             .emitter
             .emit("step_failed", Some(&label), &text, serde_json::Value::Null);

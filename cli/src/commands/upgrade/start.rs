@@ -14,14 +14,14 @@ use super::lease::{Held, Want};
 use super::plan::{self, SlotFacts, Target};
 use super::preflight::{self, Slot};
 use super::resume::RESUME_ENV;
-use super::{buildbot, lease, migrate_plan, migrate_preflight, run, steps};
+use super::{buildbot, canary_plan, lease, migrate_plan, migrate_preflight, run, steps};
 use crate::cli::UpgradeArgs;
 use crate::client::AgentClient;
 use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::output::upgrade::Emitter;
 use crate::report::upgrade::{
-    Journal, Options, Phase, Plan, SchemaChange, Step, StepState, StrategyName,
+    Canary, Journal, Options, Phase, Plan, SchemaChange, Step, StepState, StrategyName,
 };
 use crate::report::{Outcome, Report};
 use crate::time::now_secs;
@@ -48,6 +48,7 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         .new_config
         .as_deref()
         .expect("clap requires --new-config");
+    canary_plan::settings(args)?;
     let (label, files) = preflight::read_bundle(path)?;
     let slots = preflight::gather(ctx).await?;
     preflight::refuse_active_drains(&slots, args.include_cordoned)?;
@@ -84,7 +85,9 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
     let head_unknown = guess.as_ref().is_some_and(|g| g.to.is_none());
     let mut plan0 = plan::plan(&facts, strategy0, args.batch, args.min_serving, target);
     migrate_plan::annotate(&mut plan0, &facts, guess);
+    canary_plan::annotate(&mut plan0, args.canary);
     emitter.plan(&plan0, &label);
+    scheduler_notes(ctx, &slots, &plan0, &emitter).await;
     if args.dry_run {
         let exit = if plan0.feasible() {
             Exit::Ok
@@ -245,6 +248,7 @@ async fn preflight_and_journal(
     };
     let strategy = buildbot::strategy_for(&change, args.strategy, hint.as_deref())?;
     let mut plan = plan::plan(facts, strategy, args.batch, args.min_serving, target);
+    canary_plan::annotate(&mut plan, args.canary);
     let schema = match &change {
         buildbot::SchemaChange::Forward { from, to } => Some(SchemaChange {
             from: from.clone(),
@@ -280,6 +284,7 @@ async fn preflight_and_journal(
         )));
     }
     let coordinator = lease::coordinator(ctx)?;
+    let canary_gate = canary_plan::settings(args)?;
     let migration = match (&change, plan.strategy) {
         (buildbot::SchemaChange::Forward { from, to }, StrategyName::Migrate) => {
             let clients: Vec<AgentClient> = slots.iter().map(|s| s.client.clone()).collect();
@@ -348,6 +353,15 @@ async fn preflight_and_journal(
         drains: BTreeMap::new(),
         findings: vec![],
         migration,
+        canary: canary_gate.map(|gate| Canary {
+            masters: plan.canary.clone().unwrap_or_default(),
+            gate,
+            evidence_since: None,
+            window_started_at: None,
+            decision: None,
+            promoted_by: None,
+            promoted_at: None,
+        }),
     };
     journal.mark(
         0,
@@ -356,6 +370,23 @@ async fn preflight_and_journal(
     );
     let store = Store::create(request.coord.clone(), request.held.clone(), &journal).await?;
     Ok((journal, store))
+}
+
+/// The plan's notes on the schedulers and change sources the old masters own: blue-green and
+/// migrate stop every old master, and what they owned has no owner until a new master's claim
+/// (rolling restarts each master, whose start claims them at once). Best effort.
+async fn scheduler_notes(ctx: &Ctx, slots: &[preflight::Slot], plan: &Plan, emitter: &Emitter) {
+    if plan.strategy == StrategyName::Rolling {
+        return;
+    }
+    let answers = slots
+        .iter()
+        .map(|s| (s.agent.clone(), Ok(s.info.clone())))
+        .collect();
+    let old: Vec<&str> = plan.old.iter().map(String::as_str).collect();
+    for note in crate::commands::drain::schedulers_left_unowned(ctx, answers, &old).await {
+        emitter.emit("note", None, &note, serde_json::Value::Null);
+    }
 }
 
 /// How long the longest unfinished build of a master has run, seconds.

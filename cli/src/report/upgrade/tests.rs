@@ -33,6 +33,7 @@ pub(super) fn journal(steps: Vec<StepKind>) -> Journal {
         drains: BTreeMap::new(),
         findings: vec![],
         migration: None,
+        canary: None,
     }
 }
 

@@ -14,13 +14,32 @@ use crate::report::upgrade::{Journal, Plan, StepKind};
 /// checks mark a new server up 3–4 s after it starts listening (docs/fleet.md).
 const LB_SETTLE_SECS: f64 = 5.0;
 
-/// start-new × every new slot, drain (all old), wait-drained (all old).
+/// start-new × every new slot, drain (all old), wait-drained (all old). With canaries: first
+/// start-new × each canary, canary (their share of the workers), analysis (the gate) and
+/// promote, then the rest.
 pub fn steps(plan: &Plan) -> Vec<StepKind> {
-    let mut steps: Vec<StepKind> = plan
-        .new
-        .iter()
-        .map(|m| StepKind::StartNew { master: m.clone() })
-        .collect();
+    let mut steps = Vec::new();
+    let canaries = plan.canary.clone().unwrap_or_default();
+    if !canaries.is_empty() {
+        steps.extend(
+            canaries
+                .iter()
+                .map(|m| StepKind::StartNew { master: m.clone() }),
+        );
+        steps.push(StepKind::Canary {
+            masters: canaries.clone(),
+        });
+        steps.push(StepKind::Analysis {
+            masters: canaries.clone(),
+        });
+        steps.push(StepKind::Promote);
+    }
+    steps.extend(
+        plan.new
+            .iter()
+            .filter(|m| !canaries.contains(m))
+            .map(|m| StepKind::StartNew { master: m.clone() }),
+    );
     steps.push(StepKind::Drain {
         masters: plan.old.clone(),
     });
@@ -42,7 +61,7 @@ impl Runner<'_> {
     }
 
     /// Waits until every new master has run [`LB_SETTLE_SECS`].
-    async fn settle_new_masters(&self, j: &Journal) -> Result<(), UpgradeError> {
+    pub(super) async fn settle_new_masters(&self, j: &Journal) -> Result<(), UpgradeError> {
         let mut longest = 0.0f64;
         for m in j.new.iter().filter(|m| !j.old.contains(m)) {
             let info = self.client(m)?.master().await?;

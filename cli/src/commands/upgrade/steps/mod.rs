@@ -6,6 +6,7 @@
 //! resume or a pause does no harm.
 
 mod bluegreen;
+mod canary;
 mod drain;
 mod migrate;
 mod rolling;
@@ -55,6 +56,9 @@ impl Runner<'_> {
             StepKind::WaitStopped { masters } => self.wait_stopped(j, masters).await,
             StepKind::Backup => self.backup(j).await,
             StepKind::Migrate => self.migrate(j).await,
+            StepKind::Canary { masters } => self.canary_handoff(j, masters).await,
+            StepKind::Analysis { masters } => self.analysis(j, masters).await,
+            StepKind::Promote => self.promote_step(j),
             StepKind::Verify => self.verify(j).await,
         }
     }
