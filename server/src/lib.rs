@@ -26,6 +26,7 @@ pub mod handlers;
 pub mod lb;
 pub mod master;
 pub mod metrics;
+pub mod notify;
 pub mod routes;
 pub mod secret;
 pub mod startup;

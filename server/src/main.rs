@@ -1,24 +1,47 @@
 //! The `bbctl-agent` binary: load the config (exit 2 with one line naming a bad setting), open
-//! the state, bind, serve until SIGTERM or SIGINT.
+//! the state, bind, tell systemd it is ready (`Type=notify`, when started by it), serve until
+//! SIGTERM or SIGINT. Stopping never touches the master: it keeps running, and a drain in
+//! progress resumes when the agent starts again (docs/drain.md). `bbctl-agent man` prints the
+//! man page.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use bbctl_agent::config::AgentConfig;
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// The control server beside one Buildbot master.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
     /// The TOML config file (default: $BBCTL_AGENT_CONFIG). See docs/agent-config.md.
     #[arg(long, short)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the man page (roff) on stdout: `bbctl-agent man > bbctl-agent.1`.
+    Man,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Man) = args.command {
+        let mut page = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(Args::command()).render(&mut page) {
+            eprintln!("bbctl-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+        use std::io::Write;
+        return match std::io::stdout().write_all(&page) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let config = match AgentConfig::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -58,6 +81,12 @@ async fn run(config: AgentConfig) -> anyhow::Result<()> {
         .with_context(|| format!("bad setting `listen`: cannot bind {listen}"))?;
     // The event sources (polling, and the WAMP source once wired: see startup::spawn_background).
     let tasks = bbctl_agent::spawn_background(&state);
+    // The socket is bound and the state open: requests are answered from here on.
+    match bbctl_agent::notify::notify("READY=1") {
+        Ok(true) => tracing::info!("told systemd the agent is ready"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not tell systemd the agent is ready"),
+    }
     bbctl_agent::serve(listener, state.clone(), shutdown_signal()).await?;
     for t in tasks {
         t.abort();
@@ -74,4 +103,5 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
     }
     tracing::info!("shutting down");
+    let _ = bbctl_agent::notify::notify("STOPPING=1");
 }

@@ -145,10 +145,13 @@ pub fn ops_cut_off_mid_upgrade(fleet: &Fleet) {
     let cut = Partition::cut(fleet, "ops");
     eprintln!("upgrade {id}: ops cut off during {step}");
     let paused = wait_log(&log, "[paused]", Duration::from_secs(120));
-    // `[paused] STEP: upgrade paused: master-N: no answer within 5s; waiting up to 10m ...`
+    // `[paused] STEP: upgrade paused: master-N: no answer within 5s; waiting up to 10m ...`, or,
+    // when the kernel gave up resolving the cut-off address first, `master-N: unreachable (No
+    // route to host (os error 113)); waiting up to 10m ...`: both are the partition.
     let line = paused.lines().find(|l| l.starts_with("[paused]")).unwrap();
     assert!(
-        line.contains("no answer") && line.contains("waiting up to 10m"),
+        (line.contains("no answer") || line.contains("unreachable (No route to host"))
+            && line.contains("waiting up to 10m"),
         "{paused}"
     );
     // Meanwhile the fleet serves: a build forced on a master's host (not from ops) runs.
