@@ -21,7 +21,7 @@ pub mod time;
 
 use std::process::ExitCode;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::ctx::{Ctx, Terminal};
 use crate::exit::{Exit, Failure, is_broken_pipe};
 use crate::inventory::{Inventory, Source};
@@ -73,7 +73,16 @@ fn execute(cli: &Cli, terminal: Terminal) -> anyhow::Result<Outcome> {
         } else {
             ctx.discover().await?
         };
-        commands::run(&cli.command, &ctx).await
+        match &cli.command {
+            Command::InitInventory(args) => {
+                let defaults = commands::init_inventory::Defaults {
+                    token_file: cli.global.token_file.as_deref(),
+                    ca_file: cli.global.ca_file.as_deref(),
+                };
+                commands::init_inventory::run(args, &defaults, &ctx).await
+            }
+            command => commands::run(command, &ctx).await,
+        }
     })
 }
 

@@ -121,6 +121,9 @@ pub enum Command {
     /// Upgrade the whole fleet to a new configuration: plan, pre-flight, blue-green or rolling,
     /// verify. Journaled on the coordinator agent, resumable from any machine.
     Upgrade(UpgradeArgs),
+    /// Write a bbctl.toml for the agents given with --agent (and, unless --no-registry, every
+    /// agent of their fleet registry): each asked for its name; printed on stdout, or --file.
+    InitInventory(InitInventoryArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Print the man page (roff) that the build generated.
@@ -319,6 +322,16 @@ pub struct EventsArgs {
     /// Keep streaming new events until interrupted.
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitInventoryArgs {
+    /// Write the inventory to this file (mode 0600) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Overwrite --file when it exists.
+    #[arg(long, requires = "file")]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod drain_follow;
 mod drain_status;
 mod events;
 mod fleet;
+pub mod init_inventory;
 mod master_names;
 mod masters_expire;
 mod masters_list;
@@ -53,6 +54,7 @@ pub async fn run(command: &Command, ctx: &Ctx) -> anyhow::Result<Outcome> {
         Command::Completion(_) | Command::Man => {
             unreachable!("handled by run_offline")
         }
+        Command::InitInventory(_) => unreachable!("handled by lib::execute (it needs the paths)"),
     }
 }
 

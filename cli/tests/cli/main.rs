@@ -10,6 +10,7 @@ mod fake_registry;
 mod fake_store;
 mod fake_upgrade;
 mod help;
+mod init_inventory;
 mod lifecycle;
 mod masters;
 mod masters_hygiene;
