@@ -48,9 +48,11 @@ pub async fn run(
         .into());
     }
     let targets = ctx.targets();
-    let answers = futures_util::future::join_all(targets.iter().map(|t| async move {
-        (t, ctx.client(t).master().await)
-    }))
+    let answers = futures_util::future::join_all(
+        targets
+            .iter()
+            .map(|t| async move { (t, ctx.client(t).master().await) }),
+    )
     .await;
     let mut entries = Vec::new();
     let mut warnings = Vec::new();

@@ -59,6 +59,9 @@ pub struct FakeState {
     pub move_requests: Vec<(String, MoveRequest)>,
     /// The agents a moved worker may land on (the one with the fewest workers takes it).
     pub lands_on: Vec<Arc<Mutex<FakeState>>>,
+    /// This many answers of `GET /v1/master` come `slow_by` late (a busy master's agent).
+    pub slow_master_answers: u32,
+    pub slow_by: std::time::Duration,
 }
 
 pub struct FakeAgent {
@@ -113,6 +116,8 @@ impl FakeAgent {
             db: Arc::new(Mutex::new(FakeDb::none())),
             move_requests: Vec::new(),
             lands_on: Vec::new(),
+            slow_master_answers: 0,
+            slow_by: std::time::Duration::ZERO,
         }));
         let app = routes(state.clone());
         let listener = runtime()
@@ -237,6 +242,15 @@ async fn version(State(s): Shared, headers: HeaderMap) -> Response {
 async fn master_info(State(s): Shared, headers: HeaderMap) -> Response {
     if let Some(r) = rejected(&headers) {
         return r;
+    }
+    let late = {
+        let mut s = s.lock().unwrap();
+        let late = s.slow_master_answers > 0;
+        s.slow_master_answers = s.slow_master_answers.saturating_sub(1);
+        late.then_some(s.slow_by)
+    };
+    if let Some(by) = late {
+        tokio::time::sleep(by).await;
     }
     let s = s.lock().unwrap();
     let mut info = s.master.clone();

@@ -30,14 +30,26 @@ fn writes_an_inventory_that_bbctl_then_uses() {
     let run = init(&fleet, &urls, &["--file", out.to_str().unwrap()]).expect(0);
     assert!(run.stderr.contains("(2 agent(s))"), "{}", run.stderr);
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.contains("name = \"master-1\"") && text.contains("name = \"master-2\""), "{text}");
+    assert!(
+        text.contains("name = \"master-1\"") && text.contains("name = \"master-2\""),
+        "{text}"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
-    let rows: Vec<serde_json::Value> =
-        bbctl(&["--inventory", out.to_str().unwrap(), "masters", "list", "-o", "json"])
-            .expect(0)
-            .json();
+    let rows: Vec<serde_json::Value> = bbctl(&[
+        "--inventory",
+        out.to_str().unwrap(),
+        "masters",
+        "list",
+        "-o",
+        "json",
+    ])
+    .expect(0)
+    .json();
     let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
     assert_eq!(names, vec!["master-1", "master-2"]);
 
@@ -48,7 +60,11 @@ fn writes_an_inventory_that_bbctl_then_uses() {
     // It exists: refused without --force, nothing changed; replaced with it.
     std::fs::write(&out, "# mine\n").unwrap();
     let run = init(&fleet, &urls, &["--file", out.to_str().unwrap()]).expect(5);
-    assert!(run.stderr.contains("refusing to overwrite"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing to overwrite"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "# mine\n");
     init(&fleet, &urls, &["--file", out.to_str().unwrap(), "--force"]).expect(0);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
@@ -60,12 +76,21 @@ fn an_agent_that_does_not_answer_or_a_shared_name_writes_nothing() {
     let out = fleet.dir.path().join("generated.toml");
     let urls = vec![fleet.agent(0).url(), closed_port_url()];
     let run = init(&fleet, &urls, &["--file", out.to_str().unwrap()]).expect(3);
-    assert!(run.stderr.contains("nothing written: 1 agent(s) did not answer"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("nothing written: 1 agent(s) did not answer"),
+        "{}",
+        run.stderr
+    );
     assert!(!out.exists());
 
     let twin = FakeAgent::start("master-1", 7, MasterState::Running);
     let urls = vec![fleet.agent(0).url(), twin.url()];
     let run = init(&fleet, &urls, &["--file", out.to_str().unwrap()]).expect(2);
-    assert!(run.stderr.contains("two agents answer as master-1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("two agents answer as master-1"),
+        "{}",
+        run.stderr
+    );
     assert!(!out.exists());
 }

@@ -210,3 +210,24 @@ fn more_canaries_than_standby_slots_is_infeasible_and_bad_gate_flags_are_usage_e
         MasterState::Stopped
     );
 }
+
+#[test]
+fn a_slow_agent_is_waited_for_and_said_so_not_refused() {
+    let (fleet, _dir, cfg) = canary_fleet();
+    // The inventory's timeout is 2 s; the first two answers (bbctl's ask and its one retry of a
+    // read) come 3 s late, then the agent answers at once.
+    fleet.agent(0).with(|s| {
+        s.slow_master_answers = 2;
+        s.slow_by = std::time::Duration::from_secs(3);
+    });
+    let run = fleet
+        .bbctl(&["upgrade", "--new-config", &cfg, "--dry-run"])
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains("master-1: slow (connected, no answer within 2s): asking again"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("Plan (blue_green)"), "{}", run.stdout);
+}

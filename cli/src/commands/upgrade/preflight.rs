@@ -26,10 +26,34 @@ pub struct Slot {
     pub info: MasterInfo,
 }
 
-/// Every slot's agent and what it says about its master. Any unreachable agent refuses (exit 5);
-/// an agent that answers with an error, such as a refused token, fails the command (exit 1).
-pub async fn gather(ctx: &Ctx) -> Result<Vec<Slot>, UpgradeError> {
-    let answers = ctx.masters().await;
+/// How long the pre-flight waits, in all, for an agent that is slow rather than down.
+pub const SLOW_AGENT_WAIT: Duration = Duration::from_secs(60);
+/// The timeout of each of those later asks.
+const SLOW_AGENT_ASK: Duration = Duration::from_secs(20);
+
+/// Every slot's agent and what it says about its master. An agent that accepted the connection
+/// but did not answer in time is slow, not down (its master is busy): it is asked again, with a
+/// longer timeout, for up to [`SLOW_AGENT_WAIT`], and `notice` says so. Any agent still
+/// unreachable then refuses (exit 5); an agent that answers with an error, such as a refused
+/// token, fails the command (exit 1).
+pub async fn gather(ctx: &Ctx, notice: impl Fn(&str)) -> Result<Vec<Slot>, UpgradeError> {
+    let mut answers = ctx.masters().await;
+    let started = std::time::Instant::now();
+    for (target, answer) in answers.iter_mut() {
+        while let Err(ApiError::Timeout { secs, .. }) = answer {
+            let left = SLOW_AGENT_WAIT.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            notice(&format!(
+                "{}: slow (connected, no answer within {secs}s): asking again, for up to {} more",
+                target.name,
+                crate::time::human(left.as_secs_f64())
+            ));
+            let client = ctx.client(target).with_timeout(SLOW_AGENT_ASK.min(left));
+            *answer = client.master().await;
+        }
+    }
     let mut slots = Vec::new();
     let mut problems = Vec::new();
     for (target, answer) in answers {

@@ -50,7 +50,10 @@ pub async fn start(args: &UpgradeArgs, ctx: &Ctx) -> Result<Outcome, UpgradeErro
         .expect("clap requires --new-config");
     canary_plan::settings(args)?;
     let (label, files) = preflight::read_bundle(path)?;
-    let slots = preflight::gather(ctx).await?;
+    let slots = preflight::gather(ctx, |line| {
+        emitter.emit("preflight", None, line, serde_json::Value::Null)
+    })
+    .await?;
     preflight::refuse_active_drains(&slots, args.include_cordoned)?;
     let facts: Vec<SlotFacts> = slots
         .iter()
