@@ -7,7 +7,8 @@
 //! drain service and its state machine), `lb` (the load-balancer hooks), `events` (hub,
 //! polling and WAMP sources), `fleet_store` (the fleet lease, upgrade journals and agent registry; `fence` refuses stale lease epochs), `buildbot_db` (Buildbot's own
 //! database: backup, upgrade-master, restore), `db` (the
-//! agent's own state) and `buildbot` (REST client behind a trait).
+//! agent's own state) and `buildbot` (REST client behind a trait). `setup` holds the binary's
+//! commands that run without the server (`init`, `check-config`).
 
 pub mod auth;
 pub mod buildbot;
@@ -24,11 +25,13 @@ pub mod fleet_store;
 pub mod fsutil;
 pub mod handlers;
 pub mod lb;
+pub mod manpage;
 pub mod master;
 pub mod metrics;
 pub mod notify;
 pub mod routes;
 pub mod secret;
+pub mod setup;
 pub mod startup;
 pub mod state;
 pub mod tls;

@@ -29,6 +29,7 @@ mod postgres_state;
 mod posture;
 mod real_master;
 mod secrets;
+mod setup_cmds;
 mod spec;
 mod tls;
 mod topology;
