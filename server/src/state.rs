@@ -90,12 +90,14 @@ impl AppState {
             lifecycle.clone(),
         );
         let lb = LbStatus::default();
+        let events = hub.clone();
         let topology = Topology::new(
             this,
             rest.clone(),
             master.clone(),
             Arc::new(drain.clone()),
             lb.clone(),
+            Arc::new(move || events.last_seq()),
         );
         AppState {
             inner: Arc::new(Inner {

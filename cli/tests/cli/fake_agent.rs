@@ -814,6 +814,7 @@ fn master(name: &str, masterid: i64, state: MasterState) -> MasterInfo {
         routing: Some(RoutingState::Unmanaged),
         routing_reason: None,
         problems: vec![],
+        snapshot_age_secs: Some(0.0),
     }
 }
 

@@ -91,6 +91,12 @@ pub struct MasterInfo {
     /// Problems the agent sees (unreachable REST API, MQ lost, …), one line each.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// How old, in seconds, the Buildbot snapshot behind `active`, `workers`, `builds` and
+    /// `claimed_requests` is: the agent shares one among concurrent readers for at most a
+    /// second, and takes a new one after any event. Null when Buildbot's REST API did not
+    /// answer (or from an agent that predates it).
+    #[serde(default)]
+    pub snapshot_age_secs: Option<f64>,
 }
 
 /// A worker as seen from the shared DB.

@@ -213,7 +213,7 @@ impl RestClient {
 #[cfg(test)]
 impl RestClient {
     /// A client without a session whose calls time out after `timeout`.
-    pub(super) fn with_timeout(rest_url: &str, timeout: Duration) -> Self {
+    pub(crate) fn with_timeout(rest_url: &str, timeout: Duration) -> Self {
         Self::with_http(http_client_with(timeout), rest_url, None)
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use bbctl_api::{ActiveConfig, MasterInfo, RoutingState};
 
-use super::{Snapshot, Topology, convert};
+use super::{Topology, convert};
 use crate::master::mq;
 
 /// What the master runs, from the configuration service (`crate::configs`).
@@ -24,13 +24,13 @@ impl Topology {
         let this = &self.inner.this;
         let proc = self.process();
         let mut problems = Vec::new();
-        let snap = match Snapshot::fetch(self.inner.rest.as_ref()).await {
-            Ok(s) => Some(s),
+        let (snap, age) = match self.snapshot().await {
+            Ok((s, age)) => (Some(s), Some(age)),
             Err(e) => {
                 if proc.running {
                     problems.push(e.to_string());
                 }
-                None
+                (None, None)
             }
         };
         // Reads may work anonymously while the `[master.rest_auth]` login fails: say so before
@@ -97,6 +97,12 @@ impl Topology {
             routing: Some(routing),
             routing_reason,
             problems,
+            snapshot_age_secs: age.map(|a| tenths_ms(a.as_secs_f64())),
         }
     }
+}
+
+/// Seconds to the millisecond.
+fn tenths_ms(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
 }

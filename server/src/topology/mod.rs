@@ -9,6 +9,7 @@
 //! does [`Topology::analysis`] (`analysis.rs`: the builds and log signals since a moment).
 
 mod analysis;
+pub mod cache;
 pub mod convert;
 mod info;
 pub mod services;
@@ -78,6 +79,8 @@ pub struct Topology {
 struct Inner {
     this: ThisMaster,
     rest: Arc<dyn BuildbotApi>,
+    /// The snapshot the topology reads share (`cache.rs`).
+    snapshots: cache::SnapshotCache,
     /// The master's identity cache, lifecycle phase and version caches.
     runtime: Arc<MasterRuntime>,
     drain: Arc<dyn DrainView>,
@@ -86,16 +89,20 @@ struct Inner {
 }
 
 impl Topology {
+    /// `seq` says the number of the agent's last event: a new one makes the next read take a new
+    /// snapshot.
     pub fn new(
         this: ThisMaster,
         rest: Arc<dyn BuildbotApi>,
         runtime: Arc<MasterRuntime>,
         drain: Arc<dyn DrainView>,
         lb: LbStatus,
+        seq: cache::EventSeq,
     ) -> Self {
         Topology {
             inner: Arc::new(Inner {
                 this,
+                snapshots: cache::SnapshotCache::new(rest.clone(), seq),
                 rest,
                 runtime,
                 drain,
@@ -153,9 +160,15 @@ impl Topology {
         )
     }
 
+    /// The shared snapshot (`cache.rs`) and its age.
+    pub async fn snapshot(&self) -> Result<(Arc<Snapshot>, std::time::Duration), RestError> {
+        let shared = self.inner.snapshots.get().await;
+        Ok((shared.snap?, shared.age))
+    }
+
     /// One snapshot and this master's id in it.
-    async fn snapshot_with_id(&self) -> Result<(Snapshot, i64), TopologyError> {
-        let snap = Snapshot::fetch(self.inner.rest.as_ref()).await?;
+    async fn snapshot_with_id(&self) -> Result<(Arc<Snapshot>, i64), TopologyError> {
+        let (snap, _) = self.snapshot().await?;
         let id = self
             .find(&snap.masters)
             .map(|m| m.masterid)
@@ -184,7 +197,7 @@ impl Topology {
     /// Every master, worker, running build, claimed request and clustered service of the fleet.
     pub async fn fleet(&self) -> Result<FleetView, TopologyError> {
         let rest = self.inner.rest.as_ref();
-        let snap = Snapshot::fetch(rest).await?;
+        let (snap, _) = self.snapshot().await?;
         Ok(FleetView {
             masters: snap.masters.iter().map(convert::master).collect(),
             workers: snap

@@ -6,6 +6,7 @@ use bbctl_agent::buildbot::{
     Build, BuildRequest, Builder, ClusteredService, MasterRef, OwnerRef, Worker,
 };
 use serde_json::json;
+use std::time::Duration;
 
 use crate::helpers::{TestAgent, assert_error, master};
 
@@ -224,6 +225,8 @@ async fn a_known_master_keeps_its_id_while_its_rest_api_is_down() {
     let (_, info) = agent.call("GET", "/v1/master", None).await;
     assert_eq!(info["masterid"], 5, "{info:#}");
     agent.fake.set(|d| d.down = true);
+    // The snapshot readers share serves for up to its TTL while no event comes.
+    tokio::time::sleep(bbctl_agent::topology::cache::TTL + Duration::from_millis(100)).await;
     let (status, info) = agent.call("GET", "/v1/master", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["masterid"], 5, "{info:#}");
